@@ -158,8 +158,10 @@ static Tensor *softmax_op(Graph *g, OpKind op, Tensor *a, int dim)
                 float r = (float)(1.0 / s);
                 for (int64_t k = 0; k < n; k++) y[k * inner] *= r;
             } else {
-                float lse = m + (float)log(s);
-                for (int64_t k = 0; k < n; k++) y[k * inner] = x[k * inner] - lse;
+                // (x - m) - log(s), not x - (m + log(s)): rounding m + log(s) to float near
+                // |m| = 1000 would cost half an ulp of 1000, about 3e-5.
+                float ls = (float)log(s);
+                for (int64_t k = 0; k < n; k++) y[k * inner] = (x[k * inner] - m) - ls;
             }
         }
     return t;
