@@ -52,6 +52,7 @@ endef
 $(foreach m,$(MODULES),$(eval $(call module_rules,$(m))))
 
 ALL_OBJ := $(foreach m,$(MODULES),$($(m)_OBJ))
+.SECONDARY:
 
 # Executables: one per test source, lab folder, benchmark and tool.
 TEST_SRC := $(wildcard tests/*/test_*.c)
@@ -78,7 +79,8 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL_OBJ) $(LIBS)
 	$(CC) $(LDFLAGS) $< $(TEST_UTIL_OBJ) $(LIBS) $(LDLIBS) -o $@
 
 .SECONDEXPANSION:
-$(BUILD)/labs/%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard labs/%/*.c)) $(LIBS)
+lab_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard labs/$(1)/*.c))
+$(BUILD)/labs/%: $$(call lab_objs,$$*) $(LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(LIBS) $(LDLIBS) -o $@
 

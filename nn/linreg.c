@@ -17,6 +17,7 @@ float nn_linreg_mse_grad(float *dw, float *db, const float *w, float b, const fl
     //   the loss  L = (1/n) sum_i (y_hat_i - y_i)^2              (return it)
     //   and its gradient  dw = (2/n) X^T r,  *db = (2/n) sum_i r_i,  with r = y_hat - y.
     //   Overwrite dw and *db (do not accumulate). Sum in double.
+    // STUB: (void)dw, (void)db, (void)w, (void)b, (void)X, (void)y;
     // STUB: exercise_stub("w02.mse_grad"); return NAN;
     memset(dw, 0, (size_t)d * sizeof(float));
     double loss = 0.0, gb = 0.0;
@@ -37,7 +38,7 @@ float nn_linreg_mse_grad(float *dw, float *db, const float *w, float b, const fl
 void nn_sgd_step(float *p, const float *grad, int64_t n, float lr)
 {
     // EXERCISE(w02.sgd_step): one plain gradient-descent step: p[i] -= lr * grad[i], i < n.
-    // STUB: exercise_stub("w02.sgd_step"); return;
+    // STUB: (void)p, (void)grad, (void)n, (void)lr; exercise_stub("w02.sgd_step"); return;
     for (int64_t i = 0; i < n; i++) p[i] -= lr * grad[i];
     // END EXERCISE
 }
