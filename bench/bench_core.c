@@ -9,7 +9,7 @@
  *      off), then forward + backward (both operands require grad) against the three sgemm
  *      calls that math needs: C = A B, dA += dC B^T, dB += A^T dC. We report GFLOP/s for
  *      both sides and ratio = tensor / raw throughput. Goal: ratio >= 0.95 for every product
- *      of 256^3 multiply-adds or more per sgemm call.
+ *      of 256^3 multiply-adds or more per sgemm call (smaller ones are shown, not judged).
  *
  *   2. Graph overhead. What does one small op cost when it goes through the graph? A chain of
  *      1,000 elementwise ops (tanh, mul_scalar, add_scalar in turn) on a tiny tensor, forward
@@ -21,6 +21,11 @@
  * a sample lasts ~2 ms), samples of the two sides alternate and swap order every time, so
  * frequency drift and a noisy neighbour hit both sides alike. We keep sampling until each side
  * has spent its time budget (0.2 s; less in --quick) and report the median per-call time.
+ * The ratio is the median over sample pairs of raw time / tensor time: the two samples of a
+ * pair ran back to back, so a burst of load from another process spoils one pair, not the
+ * figure. (So it can differ slightly from the quotient of the two GFLOP/s columns.) We also
+ * print how many cores other processes kept busy meanwhile (/proc/stat minus our own CPU
+ * time): on a busy machine, rerun.
  * Both sides read the very same input buffers (64-byte aligned arena memory); before timing a
  * shape we check that the engine's output and gradients equal the raw ones.
  *
@@ -45,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define GOAL_RATIO 0.95
 #define GOAL_WORK (256.0 * 256.0 * 256.0) // multiply-adds per sgemm call where the goal applies
@@ -65,6 +71,29 @@ static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+// Seconds of CPU time the whole machine has spent busy (all cores, including time stolen by
+// the hypervisor) since boot, from /proc/stat; -1 when it cannot be read.
+static double machine_busy_s(void)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return -1;
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n != 8) return -1;
+    // user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
+    unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    return (double)busy / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double process_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -460,6 +489,16 @@ typedef struct {
     bool in_goal; // per-sgemm work >= 256^3: the >= 0.95 goal applies
 } MatmulResult;
 
+typedef struct {
+    MatmulResult mm[N_SHAPES];
+    int n_mm;
+    ChainResult chain[2];
+    int n_chain;
+    double min_fwd, min_fb; // lowest ratios among the shapes the goal applies to (NAN: none)
+    const char *min_fwd_at;
+    bool ok;                // every correctness check passed
+} Results;
+
 static Speed speed_of(Pair p, double flop)
 {
     Speed sp = {.samples = p.samples};
@@ -469,16 +508,73 @@ static Speed speed_of(Pair p, double flop)
     return sp;
 }
 
-static void usage(FILE *f)
+// True when `name` is selected by --only (a substring; NULL selects everything).
+static bool selected(const char *name, const char *only)
 {
-    fprintf(f,
-            "usage: bench_core [--quick] [--help]\n"
-            "  Times tensor_matmul against raw cblas_sgemm (forward, and forward+backward) on\n"
-            "  square and TINY-GPT shapes, and the graph's per-op overhead on a chain of %d\n"
-            "  small elementwise ops. Prints a table, then one line BENCH {\"bench\":\"core\",...}.\n"
-            "  --quick   tiny time budget: a smoke run (seconds), figures are rough\n"
-            "  Threads: set OPENBLAS_NUM_THREADS (default: all cores). Run it with `make bench`.\n",
-            CHAIN_OPS);
+    return !only || strstr(name, only);
+}
+
+static void matmul_table(const Timing *tm, const char *only, Rng *rng, Results *res)
+{
+    printf("\nmatmul: tensor_matmul vs raw cblas_sgemm, GFLOP/s (median), ratio = tensor/raw "
+           "(median of pairs)\n");
+    printf("%-17s %5s %5s %5s %5s | %8s %8s %6s | %8s %8s %6s | %s\n", "shape", "batch", "M",
+           "K", "N", "fwd raw", "tensor", "ratio", "f+b raw", "tensor", "ratio", "goal");
+    res->min_fwd = res->min_fb = NAN;
+    res->min_fwd_at = "-";
+    for (int i = 0; i < N_SHAPES; i++) {
+        const Shape *s = &shapes[i];
+        if (!selected(s->name, only)) continue;
+        Arena *arena = arena_create(0);
+        Case c;
+        case_init(&c, s, arena, rng);
+        res->ok &= case_verify(&c);
+        double flop = 2.0 * (double)s->batch * (double)s->M * (double)s->K * (double)s->N;
+        MatmulCtx fwd = {.c = &c, .backward = false}, fb = {.c = &c, .backward = true};
+        MatmulResult *r = &res->mm[res->n_mm++];
+        r->s = s;
+        r->fwd = speed_of(measure_pair(tm, run_matmul, &fwd), flop);
+        r->fb = speed_of(measure_pair(tm, run_matmul, &fb), 3.0 * flop);
+        r->in_goal = (double)s->M * (double)s->K * (double)s->N >= GOAL_WORK;
+        const char *goal = !r->in_goal ? "-" : r->fwd.ratio >= GOAL_RATIO ? "ok" : "LOW";
+        printf("%-17s %5lld %5lld %5lld %5lld | %8.1f %8.1f %6.3f | %8.1f %8.1f %6.3f | %s\n",
+               s->name, (long long)s->batch, (long long)s->M, (long long)s->K, (long long)s->N,
+               r->fwd.raw_gflops, r->fwd.tensor_gflops, r->fwd.ratio, r->fb.raw_gflops,
+               r->fb.tensor_gflops, r->fb.ratio, goal);
+        fflush(stdout);
+        case_deinit(&c);
+        arena_free(arena);
+        if (!r->in_goal) continue;
+        if (isnan(res->min_fwd) || r->fwd.ratio < res->min_fwd)
+            res->min_fwd = r->fwd.ratio, res->min_fwd_at = s->name;
+        if (isnan(res->min_fb) || r->fb.ratio < res->min_fb) res->min_fb = r->fb.ratio;
+    }
+    if (!isnan(res->min_fwd))
+        printf("goal: forward ratio >= %.2f on every product of >= 256^3 multiply-adds per "
+               "sgemm: %s (lowest %.3f, %s; fwd+bwd lowest %.3f)\n", GOAL_RATIO,
+               res->min_fwd >= GOAL_RATIO ? "met" : "NOT met", res->min_fwd, res->min_fwd_at,
+               res->min_fb);
+}
+
+static void chain_table(const Timing *tm, const char *only, Rng *rng, Results *res)
+{
+    static const int64_t numel[2] = {16, 1};
+    printf("\ngraph overhead: chain of %d elementwise ops (tanh, mul_scalar, add_scalar), "
+           "forward + backward, ns per op (median)\n", CHAIN_OPS);
+    printf("%7s | %9s %7s %7s | %9s | %9s\n", "numel", "engine", "(fwd", "bwd)", "plain C",
+           "overhead");
+    for (int i = 0; i < 2; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "chain %lld", (long long)numel[i]);
+        if (!selected(name, only)) continue;
+        ChainResult *r = &res->chain[res->n_chain++];
+        res->ok &= chain_measure(numel[i], tm, rng, r);
+        printf("%7lld | %9.1f %7.1f %7.1f | %9.1f | %9.1f\n", (long long)r->numel, r->engine_ns,
+               r->fwd_ns, r->bwd_ns, r->plain_ns, r->engine_ns - r->plain_ns);
+        fflush(stdout);
+    }
+    printf("(engine and plain C: median per call of interleaved samples; fwd and bwd: medians\n"
+           " of single calls, so they need not add up exactly)\n");
 }
 
 static void json_speed(const char *key, Speed sp)
@@ -487,118 +583,111 @@ static void json_speed(const char *key, Speed sp)
            key, sp.raw_gflops, sp.tensor_gflops, sp.ratio, sp.samples);
 }
 
+// A ratio for JSON: a number, or null when no shape of the goal ran (--only).
+static void json_ratio(const char *key, double v)
+{
+    if (isnan(v))
+        printf("\"%s\":null", key);
+    else
+        printf("\"%s\":%.4f", key, v);
+}
+
+// The one machine-readable line. Shape names are fixed strings without quotes or backslashes.
+static void json_line(const char *core, int threads, bool quick, const Timing *tm,
+                      double elapsed, double others, const Results *res)
+{
+    printf("BENCH {\"bench\":\"core\",\"corename\":\"%s\",\"threads\":%d,\"quick\":%s,"
+           "\"budget_s\":%.3f,\"elapsed_s\":%.2f,\"other_cores\":%.2f,\"matmul\":[",
+           core, threads, quick ? "true" : "false", tm->budget_s, elapsed, others);
+    for (int i = 0; i < res->n_mm; i++) {
+        const MatmulResult *r = &res->mm[i];
+        printf("%s{\"shape\":\"%s\",\"batch\":%lld,\"m\":%lld,\"k\":%lld,\"n\":%lld,"
+               "\"b_trans\":%s,\"in_goal\":%s,",
+               i ? "," : "", r->s->name, (long long)r->s->batch, (long long)r->s->M,
+               (long long)r->s->K, (long long)r->s->N, r->s->b_trans ? "true" : "false",
+               r->in_goal ? "true" : "false");
+        json_speed("fwd", r->fwd);
+        printf(",");
+        json_speed("fwdbwd", r->fb);
+        printf("}");
+    }
+    printf("],\"goal\":{\"ratio\":%.2f,", GOAL_RATIO);
+    json_ratio("min_fwd_ratio", res->min_fwd);
+    printf(",");
+    json_ratio("min_fwdbwd_ratio", res->min_fb);
+    printf(",\"met\":%s},\"graph\":[",
+           isnan(res->min_fwd) ? "null" : res->min_fwd >= GOAL_RATIO ? "true" : "false");
+    for (int i = 0; i < res->n_chain; i++) {
+        const ChainResult *r = &res->chain[i];
+        printf("%s{\"numel\":%lld,\"ops\":%d,\"ns_per_op\":%.1f,\"fwd_ns_per_op\":%.1f,"
+               "\"bwd_ns_per_op\":%.1f,\"plain_ns_per_op\":%.1f,\"overhead_ns_per_op\":%.1f,"
+               "\"samples\":%d}",
+               i ? "," : "", (long long)r->numel, CHAIN_OPS, r->engine_ns, r->fwd_ns, r->bwd_ns,
+               r->plain_ns, r->engine_ns - r->plain_ns, r->samples);
+    }
+    printf("],\"ok\":%s}\n", res->ok ? "true" : "false");
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bench_core [--quick] [--only SUBSTR] [--help]\n"
+            "  Times tensor_matmul against raw cblas_sgemm (forward, and forward+backward) on\n"
+            "  square and TINY-GPT shapes, and the graph's per-op overhead on a chain of %d\n"
+            "  small elementwise ops. Prints a table, then one line BENCH {\"bench\":\"core\",...}.\n"
+            "  --quick        tiny time budget: a smoke run (seconds); figures are rough\n"
+            "  --only SUBSTR  run only the rows whose name contains SUBSTR (\"square 256\",\n"
+            "                 \"gpt\", \"chain 16\"), e.g. to profile one of them under perf\n"
+            "  Threads: set OPENBLAS_NUM_THREADS (default: all cores). Run all with `make bench`.\n"
+            "  Exit status: 0, or 1 when the engine's results differ from the raw ones.\n",
+            CHAIN_OPS);
+}
+
 int main(int argc, char **argv)
 {
     Timing tm = {.budget_s = 0.2, .sample_s = 2e-3, .min_samples = 5, .max_samples = 2000};
     bool quick = false;
+    const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) {
             quick = true;
             tm = (Timing){.budget_s = 0.01, .sample_s = 5e-4, .min_samples = 3,
                           .max_samples = 200};
+        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            only = argv[++i];
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
         } else {
-            fprintf(stderr, "bench_core: unknown argument '%s'\n", argv[i]);
+            fprintf(stderr, "bench_core: unknown or incomplete argument '%s'\n", argv[i]);
             usage(stderr);
             return 2;
         }
     }
 
     const char *core = openblas_get_corename();
+    core = core ? core : "?";
     int threads = openblas_get_num_threads();
     const char *env_threads = getenv("OPENBLAS_NUM_THREADS");
     const char *env_core = getenv("OPENBLAS_CORETYPE");
     printf("bench_core: OpenBLAS core %s (OPENBLAS_CORETYPE=%s), %d thread(s) "
-           "(OPENBLAS_NUM_THREADS=%s), budget %.2f s per side%s\n",
-           core ? core : "?", env_core ? env_core : "unset", threads,
-           env_threads ? env_threads : "unset", tm.budget_s, quick ? " (--quick)" : "");
-    double t_start = now_s();
-    bool ok = true;
+           "(OPENBLAS_NUM_THREADS=%s), %d core(s), budget %.2f s per side%s\n",
+           core, env_core ? env_core : "unset", threads, env_threads ? env_threads : "unset",
+           openblas_get_num_procs(), tm.budget_s, quick ? " (--quick)" : "");
+
+    double t_start = now_s(), busy_start = machine_busy_s(), cpu_start = process_cpu_s();
+    Results res = {.ok = true};
     Rng rng;
     rng_init(&rng, 1234);
-
-    // --- matmul ------------------------------------------------------------------------------
-    MatmulResult mr[N_SHAPES];
-    printf("\nmatmul: tensor_matmul vs raw cblas_sgemm, GFLOP/s (median), ratio = tensor/raw\n");
-    printf("%-17s %5s %5s %5s %5s | %8s %8s %6s | %8s %8s %6s | %s\n", "shape", "batch", "M",
-           "K", "N", "fwd raw", "tensor", "ratio", "f+b raw", "tensor", "ratio", "goal");
-    for (int i = 0; i < N_SHAPES; i++) {
-        const Shape *s = &shapes[i];
-        Arena *arena = arena_create(0);
-        Case c;
-        case_init(&c, s, arena, &rng);
-        ok &= case_verify(&c);
-        double flop = 2.0 * (double)s->batch * (double)s->M * (double)s->K * (double)s->N;
-        MatmulCtx fwd = {.c = &c, .backward = false}, fb = {.c = &c, .backward = true};
-        mr[i].s = s;
-        mr[i].fwd = speed_of(measure_pair(&tm, run_matmul, &fwd), flop);
-        mr[i].fb = speed_of(measure_pair(&tm, run_matmul, &fb), 3.0 * flop);
-        mr[i].in_goal = (double)s->M * (double)s->K * (double)s->N >= GOAL_WORK;
-        const char *goal = !mr[i].in_goal ? "-" : mr[i].fwd.ratio >= GOAL_RATIO ? "ok" : "LOW";
-        printf("%-17s %5lld %5lld %5lld %5lld | %8.1f %8.1f %6.3f | %8.1f %8.1f %6.3f | %s\n",
-               s->name, (long long)s->batch, (long long)s->M, (long long)s->K, (long long)s->N,
-               mr[i].fwd.raw_gflops, mr[i].fwd.tensor_gflops, mr[i].fwd.ratio,
-               mr[i].fb.raw_gflops, mr[i].fb.tensor_gflops, mr[i].fb.ratio, goal);
-        fflush(stdout);
-        case_deinit(&c);
-        arena_free(arena);
-    }
-    double min_fwd = INFINITY, min_fb = INFINITY;
-    const char *min_fwd_at = "-";
-    for (int i = 0; i < N_SHAPES; i++) {
-        if (!mr[i].in_goal) continue;
-        if (mr[i].fwd.ratio < min_fwd) min_fwd = mr[i].fwd.ratio, min_fwd_at = mr[i].s->name;
-        if (mr[i].fb.ratio < min_fb) min_fb = mr[i].fb.ratio;
-    }
-    bool goal_met = min_fwd >= GOAL_RATIO;
-    printf("goal: forward ratio >= %.2f on every product of >= 256^3 multiply-adds per sgemm: "
-           "%s (lowest %.3f, %s; fwd+bwd lowest %.3f)\n",
-           GOAL_RATIO, goal_met ? "met" : "NOT met", min_fwd, min_fwd_at, min_fb);
-
-    // --- graph overhead ----------------------------------------------------------------------
-    ChainResult cr[2];
-    const int64_t chain_numel[2] = {16, 1};
-    printf("\ngraph overhead: chain of %d elementwise ops (tanh, mul_scalar, add_scalar), "
-           "forward + backward, ns per op (median)\n", CHAIN_OPS);
-    printf("%7s | %9s %7s %7s | %9s | %9s\n", "numel", "engine", "(fwd", "bwd)", "plain C",
-           "overhead");
-    for (int i = 0; i < 2; i++) {
-        ok &= chain_measure(chain_numel[i], &tm, &rng, &cr[i]);
-        printf("%7lld | %9.1f %7.1f %7.1f | %9.1f | %9.1f\n", (long long)cr[i].numel,
-               cr[i].engine_ns, cr[i].fwd_ns, cr[i].bwd_ns, cr[i].plain_ns,
-               cr[i].engine_ns - cr[i].plain_ns);
-        fflush(stdout);
-    }
+    matmul_table(&tm, only, &rng, &res);
+    chain_table(&tm, only, &rng, &res);
     double elapsed = now_s() - t_start;
-    printf("(engine and plain C: median per call of interleaved samples; fwd and bwd: medians\n"
-           " of single calls, so they need not add up exactly)\n\n%.1f s in all.\n", elapsed);
-
-    // --- one JSON line -----------------------------------------------------------------------
-    printf("BENCH {\"bench\":\"core\",\"corename\":\"%s\",\"threads\":%d,\"quick\":%s,"
-           "\"budget_s\":%.3f,\"elapsed_s\":%.2f,\"matmul\":[",
-           core ? core : "?", threads, quick ? "true" : "false", tm.budget_s, elapsed);
-    for (int i = 0; i < N_SHAPES; i++) {
-        const Shape *s = mr[i].s;
-        printf("%s{\"shape\":\"%s\",\"batch\":%lld,\"m\":%lld,\"k\":%lld,\"n\":%lld,"
-               "\"b_trans\":%s,\"in_goal\":%s,",
-               i ? "," : "", s->name, (long long)s->batch, (long long)s->M, (long long)s->K,
-               (long long)s->N, s->b_trans ? "true" : "false", mr[i].in_goal ? "true" : "false");
-        json_speed("fwd", mr[i].fwd);
-        printf(",");
-        json_speed("fwdbwd", mr[i].fb);
-        printf("}");
-    }
-    printf("],\"goal\":{\"ratio\":%.2f,\"min_fwd_ratio\":%.4f,\"min_fwdbwd_ratio\":%.4f,"
-           "\"met\":%s},\"graph\":[",
-           GOAL_RATIO, min_fwd, min_fb, goal_met ? "true" : "false");
-    for (int i = 0; i < 2; i++)
-        printf("%s{\"numel\":%lld,\"ops\":%d,\"ns_per_op\":%.1f,\"fwd_ns_per_op\":%.1f,"
-               "\"bwd_ns_per_op\":%.1f,\"plain_ns_per_op\":%.1f,\"overhead_ns_per_op\":%.1f,"
-               "\"samples\":%d}",
-               i ? "," : "", (long long)cr[i].numel, CHAIN_OPS, cr[i].engine_ns, cr[i].fwd_ns,
-               cr[i].bwd_ns, cr[i].plain_ns, cr[i].engine_ns - cr[i].plain_ns, cr[i].samples);
-    printf("],\"ok\":%s}\n", ok ? "true" : "false");
-    return ok ? 0 : 1;
+    // CPU time the machine spent busy that was not ours: other processes (or the hypervisor)
+    // competed for the cores, in cores on average over the run.
+    double others = (machine_busy_s() - busy_start - (process_cpu_s() - cpu_start)) / elapsed;
+    if (busy_start < 0 || !(others > 0)) others = 0;
+    printf("\n%.1f s in all; other processes used %.2f core(s) meanwhile%s\n", elapsed, others,
+           others > 0.2 ? " (a busy machine: figures are noisy, rerun when it is quiet)" : "");
+    json_line(core, threads, quick, &tm, elapsed, others, &res);
+    return res.ok ? 0 : 1;
 }

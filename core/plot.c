@@ -212,20 +212,19 @@ static void cover_flush(Cover *cv, PlotImage *img, int ox, int oy, PlotRGB c)
 #define LABEL_MAX 24
 
 typedef struct {
-    double lo, hi; // the view, in axis units: the value, or log10 of it on a log axis
-    bool log;
-    int n;                                 // major ticks
-    double at[PLOT_MAX_TICKS];             // their positions, axis units
+    double lo, hi;             // the view, in axis units: the value, or log10 of it on a log axis
+    int n;                     // major ticks
+    double at[PLOT_MAX_TICKS]; // their positions, axis units
     char label[PLOT_MAX_TICKS][LABEL_MAX]; // and labels
     int n_minor;                           // minor ticks (log axes): 2..9 x 10^k
-    double minor[8 * 9];                   // at most 8 decades of 8
+    double minor[9 * 8]; // up to 9 (partial) decades, as a span <= 8 may touch, of 8 each
 } Axis;
 
 // A linear axis over [lo, hi] with at most max_ticks labelled ticks.
 static void axis_linear(Axis *a, double lo, double hi, int max_ticks)
 {
     double step;
-    a->lo = lo, a->hi = hi, a->log = false, a->n_minor = 0;
+    a->lo = lo, a->hi = hi, a->n_minor = 0;
     a->n = plot_nice_ticks(lo, hi, max_ticks, a->at, &step);
     for (int i = 0; i < a->n; i++) plot_format_tick(a->label[i], LABEL_MAX, a->at[i], step);
 }
@@ -250,7 +249,7 @@ static void axis_log_minor(Axis *a)
 // values themselves. Unlabelled minor ticks mark 2..9 x 10^e.
 static void axis_log(Axis *a, double lo, double hi, int max_ticks)
 {
-    a->lo = lo, a->hi = hi, a->log = true;
+    a->lo = lo, a->hi = hi;
     axis_log_minor(a);
     int e0 = (int)floor(lo), e1 = (int)ceil(hi);
     static const int sets[2][9] = {{1, 2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9}};

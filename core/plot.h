@@ -10,7 +10,8 @@
  * Every chart has a white background, axes with "nice" ticks (1, 2 or 5 x 10^k), a title and
  * axis labels. All text is drawn with the engine's own 5x7 bitmap font (font.c), so the module
  * needs nothing but stb_image_write (Debian's libstb) to encode the PNG, and the file is written
- * atomically through io.h.
+ * atomically through io.h. The font has printable ASCII only: any other byte (UTF-8 included)
+ * is drawn as '?'. Series, groups and labels beyond ten share the palette's colours again.
  *
  * Bad data is not a crash: NaN and Inf points are skipped (a line is broken there, not drawn to
  * a garbage coordinate), and so are values <= 0 on a log axis. A chart with nothing finite to

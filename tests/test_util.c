@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <unistd.h>
 
 int test_main(Suite *s)
 {
+    test_tmpdir(); // made here, in the parent, so forked tests share it and it is removed once
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
@@ -51,16 +53,33 @@ const char *fixture_path(const char *name)
     return buf;
 }
 
+static char tmp_dir[256];
+static pid_t tmp_owner;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+// Removes the folder at exit, only in the process that made it (Check forks a child per test;
+// a child that inherited the path must not delete it under its parent).
+static void tmpdir_cleanup(void)
+{
+    if (tmp_dir[0] && getpid() == tmp_owner) nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 const char *test_tmpdir(void)
 {
-    static char dir[256];
-    if (!dir[0]) {
+    if (!tmp_dir[0]) {
         const char *t = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/engine-test-XXXXXX", t ? t : "/tmp");
-        if (!mkdtemp(dir)) {
+        snprintf(tmp_dir, sizeof tmp_dir, "%s/engine-test-XXXXXX", t ? t : "/tmp");
+        if (!mkdtemp(tmp_dir)) {
             perror("mkdtemp");
             abort();
         }
+        tmp_owner = getpid();
+        atexit(tmpdir_cleanup);
     }
-    return dir;
+    return tmp_dir;
 }
