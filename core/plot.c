@@ -771,7 +771,7 @@ int plot_heatmap_render(PlotImage *img, const float *values, int rows, int cols,
             cell_h = h6 <= sq ? sq : h6 < cell_h ? h6 : cell_h;
             cell_w = w6 <= sq ? sq : w6 < cell_w ? w6 : cell_w;
         }
-        if (pass == 0 && col_w + 2 * PLOT_ADVANCE > cell_w && cols > 1) {
+        if (pass == 0 && col_w + PLOT_ADVANCE > cell_w && cols > 1) {
             upright = true;
             col_h = col_w;
         } else {
@@ -827,7 +827,7 @@ int plot_heatmap_render(PlotImage *img, const float *values, int rows, int cols,
         int y = top + (int)(rh * (i + 0.5)) - PLOT_GLYPH_ASCENT / 2;
         plot_text_draw(img, left - GAP - plot_text_width(lab, 1), y, lab, 1, INK, false);
     }
-    int cs = label_stride(cw, upright ? th + 2 : col_w + 2 * PLOT_ADVANCE);
+    int cs = label_stride(cw, upright ? th + 2 : col_w + PLOT_ADVANCE);
     for (int j = 0; j < cols; j += cs) {
         cell_label(lab, col_labels, j);
         int x = left + (int)(cw * (j + 0.5));

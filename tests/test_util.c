@@ -3,6 +3,9 @@
  */
 #include "tests/test_util.h"
 
+#include "core/err.h"
+#include "core/io.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,4 +85,29 @@ const char *test_tmpdir(void)
         atexit(tmpdir_cleanup);
     }
     return tmp_dir;
+}
+
+const char *test_tmp_path(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
+    return buf[k];
+}
+
+const char *test_write_file(const char *name, const void *data, size_t n)
+{
+    const char *p = test_tmp_path(name);
+    ck_assert_int_eq(io_write_atomic(p, data, n), ERR_OK);
+    return p;
+}
+
+void test_expect_err(int rc, int code, const char *const *needles)
+{
+    ck_assert_msg(rc == code, "rc %d (%s), expected %d (%s); msg: %s", rc, err_name(rc), code,
+                  err_name(code), err_msg());
+    for (; *needles; needles++)
+        ck_assert_msg(strstr(err_msg(), *needles) != NULL, "err_msg lacks '%s': %s", *needles,
+                      err_msg());
 }

@@ -14,6 +14,7 @@
 
 #include <check.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 // Runs the suite (CK_NORMAL output) and returns the process exit code (0 when all passed).
@@ -29,5 +30,17 @@ const char *fixture_path(const char *name);
 
 // Path of a fresh temporary folder for this test process (created on first call).
 const char *test_tmpdir(void);
+
+// Path of `name` inside test_tmpdir(). The result lives in one of 4 rotating static buffers,
+// so up to 4 paths can be held at once.
+const char *test_tmp_path(const char *name);
+
+// Writes n bytes to test_tmp_path(name) (atomically; the test fails if that fails) and
+// returns the path.
+const char *test_write_file(const char *name, const void *data, size_t n);
+
+// Asserts that rc == code and that err_msg() contains every string of the NULL-terminated
+// list `needles` (the file name, the field, the line...).
+void test_expect_err(int rc, int code, const char *const *needles);
 
 #endif

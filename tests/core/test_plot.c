@@ -66,13 +66,6 @@ static long count_in_box(const PlotImage *img, PlotRGB c, int x0, int y0, int x1
     return n;
 }
 
-static const char *tmp_path(const char *name)
-{
-    static char buf[512];
-    snprintf(buf, sizeof buf, "%s/%s", test_tmpdir(), name);
-    return buf;
-}
-
 // Reads a PNG's width and height from its IHDR chunk after checking the signature.
 static void png_header(const char *path, int *w, int *h)
 {
@@ -291,7 +284,7 @@ START_TEST(test_lines_png_file)
     float y[50];
     for (int i = 0; i < 50; i++) y[i] = expf(-i / 10.0f);
     PlotSeries s = {.label = "loss", .y = y, .n = 50};
-    const char *path = tmp_path("lines.png");
+    const char *path = test_tmp_path("lines.png");
     PlotOpts o = {.title = "Loss", .xlabel = "step", .ylabel = "loss", .width = 640, .height = 400};
     ck_assert_int_eq(plot_lines(path, &s, 1, &o), ERR_OK);
     int w, h;
@@ -408,7 +401,7 @@ START_TEST(test_lines_invalid_input)
     ck_assert_ptr_nonnull(strstr(err_msg(), "20x500"));
     ck_assert_ptr_null(img.pixels);
     // No file appears for a failed chart.
-    const char *path = tmp_path("never.png");
+    const char *path = test_tmp_path("never.png");
     ck_assert_int_eq(plot_lines(path, &s, 1, NULL), ERR_INVALID);
     ck_assert_ptr_null(fopen(path, "rb"));
 }
@@ -423,7 +416,7 @@ START_TEST(test_lines_unwritable_path)
     ck_assert_ptr_nonnull(strstr(err_msg(), bad));
     // A path below a regular file.
     char file[512], under[600];
-    snprintf(file, sizeof file, "%s", tmp_path("plain.txt"));
+    snprintf(file, sizeof file, "%s", test_tmp_path("plain.txt"));
     ck_assert_int_eq(io_write_atomic(file, "x", 1), ERR_OK);
     snprintf(under, sizeof under, "%s/chart.png", file);
     ck_assert_int_eq(plot_scatter(under, y, y, NULL, NULL, 3, NULL), ERR_IO);
@@ -440,7 +433,7 @@ START_TEST(test_scatter_groups_and_labels)
     int g[6] = {0, 1, 2, 0, 1, 2};
     const char *labels[6] = {"alpha", NULL, "gamma", "delta", "", "zeta"};
     PlotImage img, bare;
-    const char *path = tmp_path("scatter.png");
+    const char *path = test_tmp_path("scatter.png");
     ck_assert_int_eq(plot_scatter(path, x, y, labels, g, 6, &(PlotOpts){.title = "emb"}), ERR_OK);
     int w, h;
     png_header(path, &w, &h);
@@ -507,7 +500,7 @@ START_TEST(test_heatmap_extremes_in_place)
     float v[R * C];
     for (int i = 0; i < R * C; i++) v[i] = (float)(R * C - 1 - i) * 0.37f + 0.01f;
     PlotImage img;
-    const char *path = tmp_path("heat.png");
+    const char *path = test_tmp_path("heat.png");
     ck_assert_int_eq(plot_heatmap(path, v, R, C, NULL, NULL, &(PlotOpts){.title = "h"}), ERR_OK);
     int dw, dh, comp;
     unsigned char *dec = stbi_load(path, &dw, &dh, &comp, 3);
@@ -559,7 +552,7 @@ START_TEST(test_heatmap_labels_nan_and_errors)
     ck_assert_int_eq(plot_heatmap_render(&img, n2, 1, 2, NULL, NULL, NULL), ERR_INVALID);
     ck_assert_int_eq(plot_heatmap_render(&img, c, 0, 2, NULL, NULL, NULL), ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err_msg(), "0 x 2"));
-    ck_assert_int_eq(plot_heatmap(tmp_path("nope/heat.png"), c, 1, 2, NULL, NULL, NULL), ERR_IO);
+    ck_assert_int_eq(plot_heatmap(test_tmp_path("nope/heat.png"), c, 1, 2, NULL, NULL, NULL), ERR_IO);
 }
 END_TEST
 

@@ -20,25 +20,14 @@
 // Helpers
 // ---------------------------------------------------------------------------
 
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
-    return buf[k];
-}
-
 static const char *write_text(const char *name, const char *text)
 {
-    const char *p = tmp_path(name);
-    ck_assert_int_eq(io_write_atomic(p, text, strlen(text)), ERR_OK);
-    return p;
+    return test_write_file(name, text, strlen(text));
 }
 
 static const char *write_gz_text(const char *name, const char *text)
 {
-    const char *p = tmp_path(name);
+    const char *p = test_tmp_path(name);
     gzFile f = gzopen(p, "wb");
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(gzwrite(f, text, (unsigned)strlen(text)), (int)strlen(text));
@@ -69,15 +58,6 @@ static void index_line(char *idx, const char *hw, const char *data, const char *
     char o[16], l[16];
     sprintf(idx + strlen(idx), "%s\t%s\t%s\n", hw, b64(at - data, o),
             b64((int64_t)strlen(needle), l));
-}
-
-static void expect_err(int rc, int code, const char *const *needles)
-{
-    ck_assert_msg(rc == code, "rc %d (%s), expected %d (%s); msg: %s", rc, err_name(rc), code,
-                  err_name(code), err_msg());
-    for (; *needles; needles++)
-        ck_assert_msg(strstr(err_msg(), *needles) != NULL, "err_msg lacks '%s': %s", *needles,
-                      err_msg());
 }
 
 // The tiny dictionary the fixture tests use: metadata, two entries, and an alias.
@@ -182,20 +162,20 @@ END_TEST
 
 START_TEST(test_dict_missing_package)
 {
-    const char *root = tmp_path("empty_root");
+    const char *root = test_tmp_path("empty_root");
     ck_assert_int_eq(io_mkdir_p(root), ERR_OK);
     setenv("ENGINE_DATA_ROOT", root, 1);
     DsDict d;
-    expect_err(ds_dict_load("foldoc", &d), ERR_DEPENDENCY,
+    test_expect_err(ds_dict_load("foldoc", &d), ERR_DEPENDENCY,
                (const char *[]){"dict-foldoc", "apt-get install", "empty_root", NULL});
     ck_assert_ptr_null(d.entries);
     char *text = (char *)"x";
     size_t n = 1;
     int rc = ds_corpus_text("jargon", &text, &n);
     unsetenv("ENGINE_DATA_ROOT");
-    expect_err(rc, ERR_DEPENDENCY, (const char *[]){"dict-jargon", NULL});
+    test_expect_err(rc, ERR_DEPENDENCY, (const char *[]){"dict-jargon", NULL});
     ck_assert_ptr_null(text);
-    expect_err(ds_dict_load("../../etc/passwd", &d), ERR_INVALID,
+    test_expect_err(ds_dict_load("../../etc/passwd", &d), ERR_INVALID,
                (const char *[]){"passwd", "hint:", NULL});
 }
 END_TEST
@@ -252,7 +232,7 @@ START_TEST(test_dict_bad_base64)
     const char *ip = write_text("b64.index", idx);
     const char *dp = write_gz_text("b64.dict.dz", tiny_data);
     DsDict d;
-    expect_err(ds_dict_load_files(ip, dp, &d), ERR_FORMAT,
+    test_expect_err(ds_dict_load_files(ip, dp, &d), ERR_FORMAT,
                (const char *[]){"b64.index:4:", "offset", "base64", "hint:", NULL});
     ck_assert_ptr_null(d.entries);
 
@@ -262,17 +242,17 @@ START_TEST(test_dict_bad_base64)
     char *t2 = strchr(strchr(l3, '\t') + 1, '\t');
     memmove(t2 + 1, strchr(t2, '\n'), strlen(strchr(t2, '\n')) + 1);
     ip = write_text("len.index", idx);
-    expect_err(ds_dict_load_files(ip, dp, &d), ERR_FORMAT,
+    test_expect_err(ds_dict_load_files(ip, dp, &d), ERR_FORMAT,
                (const char *[]){"len.index:3:", "length", NULL});
     ip = write_text("long.index", "word\tBBBBBBBBBBB\tB\n");
-    expect_err(ds_dict_load_files(ip, dp, &d), ERR_FORMAT,
+    test_expect_err(ds_dict_load_files(ip, dp, &d), ERR_FORMAT,
                (const char *[]){"long.index:1:", "offset", NULL});
     // Two fields only, and a blank line in the middle.
     ip = write_text("fields.index", "word\tB\tB\nother\tB\n");
-    expect_err(ds_dict_load_files(ip, dp, &d), ERR_FORMAT,
+    test_expect_err(ds_dict_load_files(ip, dp, &d), ERR_FORMAT,
                (const char *[]){"fields.index:2:", "3 tab-separated", NULL});
     ip = write_text("blank.index", "word\tB\tB\n\nother\tB\tB\n");
-    expect_err(ds_dict_load_files(ip, dp, &d), ERR_FORMAT,
+    test_expect_err(ds_dict_load_files(ip, dp, &d), ERR_FORMAT,
                (const char *[]){"blank.index:2:", NULL});
 }
 END_TEST
@@ -286,7 +266,7 @@ START_TEST(test_dict_offset_out_of_range)
     const char *ip = write_text("range.index", idx);
     const char *dp = write_gz_text("range.dict.dz", tiny_data);
     DsDict d;
-    expect_err(ds_dict_load_files(ip, dp, &d), ERR_RANGE,
+    test_expect_err(ds_dict_load_files(ip, dp, &d), ERR_RANGE,
                (const char *[]){"range.index:2:", "beyond", "range.dict.dz", "hint:", NULL});
     // Exactly to the end is fine.
     snprintf(idx, sizeof idx, "fine\tA\tB\nedge\t%s\t%s\n", b64(n - 10, o), b64(10, l));
@@ -300,7 +280,7 @@ START_TEST(test_dict_offset_out_of_range)
     int rc = ds_dict_load_files(ip, bad, &d);
     ck_assert_msg(rc == ERR_FORMAT || rc == ERR_TRUNCATED, "%d %s", rc, err_msg());
     ck_assert_ptr_nonnull(strstr(err_msg(), "bad.dict.dz"));
-    expect_err(ds_dict_load_files(ip, tmp_path("none.dict.dz"), &d), ERR_IO,
+    test_expect_err(ds_dict_load_files(ip, test_tmp_path("none.dict.dz"), &d), ERR_IO,
                (const char *[]){"none.dict.dz", NULL});
 }
 END_TEST
@@ -334,9 +314,9 @@ START_TEST(test_corpus_text)
     ck_assert_ptr_null(strchr(one, '{'));
     free(one);
 
-    expect_err(ds_corpus_text("", &one, &n1), ERR_INVALID, (const char *[]){"hint:", NULL});
+    test_expect_err(ds_corpus_text("", &one, &n1), ERR_INVALID, (const char *[]){"hint:", NULL});
     ck_assert_ptr_null(one);
-    expect_err(ds_corpus_text("devil,,jargon", &one, &n1), ERR_INVALID,
+    test_expect_err(ds_corpus_text("devil,,jargon", &one, &n1), ERR_INVALID,
                (const char *[]){"devil,,jargon", NULL});
 }
 END_TEST

@@ -15,31 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
-    return buf[k];
-}
-
-static const char *write_text(const char *name, const char *text, size_t n)
-{
-    const char *p = tmp_path(name);
-    ck_assert_int_eq(io_write_atomic(p, text, n), ERR_OK);
-    return p;
-}
-
-static void expect_err(int rc, int code, const char *const *needles)
-{
-    ck_assert_msg(rc == code, "rc %d (%s), expected %d (%s); msg: %s", rc, err_name(rc), code,
-                  err_name(code), err_msg());
-    for (; *needles; needles++)
-        ck_assert_msg(strstr(err_msg(), *needles) != NULL, "err_msg lacks '%s': %s", *needles,
-                      err_msg());
-}
-
 // The number of strings strfile recorded in every NAME.dat of `dir` that has its NAME.
 static int64_t strfile_total(const char *dir)
 {
@@ -97,7 +72,7 @@ START_TEST(test_fortunes_separators)
     // no final newline.
     const char a[] = "%\nfirst\nline two\n%\n\n%\n100% sure\r\n%\r\nlast";
     const char b[] = "only one\n\n";
-    const char *paths[2] = {write_text("fa", a, sizeof a - 1), write_text("fb", b, sizeof b - 1)};
+    const char *paths[2] = {test_write_file("fa", a, sizeof a - 1), test_write_file("fb", b, sizeof b - 1)};
     DsTextList f;
     ck_assert_msg(ds_fortunes_load_files(paths, 2, &f) == ERR_OK, "%s", err_msg());
     ck_assert_int_eq(f.n, 4);
@@ -118,27 +93,27 @@ END_TEST
 START_TEST(test_fortunes_bad_files)
 {
     const char bin[] = "fine\n%\nbin\0ary\n";
-    const char *paths[2] = {write_text("ok", "fine\n", 5), write_text("bin", bin, sizeof bin - 1)};
+    const char *paths[2] = {test_write_file("ok", "fine\n", 5), test_write_file("bin", bin, sizeof bin - 1)};
     DsTextList f;
-    expect_err(ds_fortunes_load_files(paths, 2, &f), ERR_FORMAT,
+    test_expect_err(ds_fortunes_load_files(paths, 2, &f), ERR_FORMAT,
                (const char *[]){"/bin", "offset 10", "hint:", NULL});
     ck_assert_ptr_null(f.texts);
-    paths[1] = tmp_path("missing");
-    expect_err(ds_fortunes_load_files(paths, 2, &f), ERR_IO, (const char *[]){"missing", NULL});
+    paths[1] = test_tmp_path("missing");
+    test_expect_err(ds_fortunes_load_files(paths, 2, &f), ERR_IO, (const char *[]){"missing", NULL});
 }
 END_TEST
 
 START_TEST(test_fortunes_data_root)
 {
     // A root laid out like the package: only files with a .dat sibling are fortune files.
-    const char *root = tmp_path("root");
+    const char *root = test_tmp_path("root");
     char dir[600], p[700];
     snprintf(dir, sizeof dir, "%s/games/fortunes", root);
     ck_assert_int_eq(io_mkdir_p(dir), ERR_OK);
     setenv("ENGINE_DATA_ROOT", root, 1);
     DsTextList f;
     int rc = ds_fortunes_load(&f); // the folder exists but holds no fortune file
-    expect_err(rc, ERR_DEPENDENCY, (const char *[]){"fortunes", "apt-get install", NULL});
+    test_expect_err(rc, ERR_DEPENDENCY, (const char *[]){"fortunes", "apt-get install", NULL});
 
     snprintf(p, sizeof p, "%s/zeta", dir);
     ck_assert_int_eq(io_write_atomic(p, "z1\n%\nz2\n", 8), ERR_OK);
@@ -159,10 +134,10 @@ START_TEST(test_fortunes_data_root)
     ck_assert_str_eq(f.texts[2], "z2");
     ds_text_list_free(&f);
 
-    setenv("ENGINE_DATA_ROOT", tmp_path("nothing_here"), 1);
+    setenv("ENGINE_DATA_ROOT", test_tmp_path("nothing_here"), 1);
     rc = ds_fortunes_load(&f);
     unsetenv("ENGINE_DATA_ROOT");
-    expect_err(rc, ERR_DEPENDENCY, (const char *[]){"fortunes", "make deps", NULL});
+    test_expect_err(rc, ERR_DEPENDENCY, (const char *[]){"fortunes", "make deps", NULL});
 }
 END_TEST
 

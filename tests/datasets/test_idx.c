@@ -20,25 +20,9 @@
 // Helpers
 // ---------------------------------------------------------------------------
 
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", test_tmpdir(), name);
-    return buf[k];
-}
-
-static const char *write_plain(const char *name, const void *data, size_t n)
-{
-    const char *p = tmp_path(name);
-    ck_assert_int_eq(io_write_atomic(p, data, n), ERR_OK);
-    return p;
-}
-
 static const char *write_gz(const char *name, const void *data, size_t n)
 {
-    const char *p = tmp_path(name);
+    const char *p = test_tmp_path(name);
     gzFile f = gzopen(p, "wb");
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(gzwrite(f, data, (unsigned)n), (int)n);
@@ -66,15 +50,6 @@ static size_t make_idx(unsigned char *buf, int ndim, const uint32_t *dims, const
 }
 
 // Asserts rc == code and that err_msg() holds each of the NULL-terminated strings.
-static void expect_err(int rc, int code, const char *const *needles)
-{
-    ck_assert_msg(rc == code, "rc %d (%s), expected %d (%s); msg: %s", rc, err_name(rc), code,
-                  err_name(code), err_msg());
-    for (; *needles; needles++)
-        ck_assert_msg(strstr(err_msg(), *needles) != NULL, "err_msg lacks '%s': %s", *needles,
-                      err_msg());
-}
-
 // ---------------------------------------------------------------------------
 // The real Fashion-MNIST
 // ---------------------------------------------------------------------------
@@ -156,7 +131,7 @@ END_TEST
 START_TEST(test_fashion_bad_split)
 {
     DsImages im;
-    expect_err(ds_fashion_load("validation", &im), ERR_INVALID,
+    test_expect_err(ds_fashion_load("validation", &im), ERR_INVALID,
                (const char *[]){"validation", "hint:", NULL});
     ck_assert_ptr_null(im.pixels);
 }
@@ -164,13 +139,13 @@ END_TEST
 
 START_TEST(test_fashion_missing_package)
 {
-    const char *root = tmp_path("empty_root");
+    const char *root = test_tmp_path("empty_root");
     ck_assert_int_eq(io_mkdir_p(root), ERR_OK);
     setenv("ENGINE_DATA_ROOT", root, 1);
     DsImages im;
     int rc = ds_fashion_load("train", &im);
     unsetenv("ENGINE_DATA_ROOT");
-    expect_err(rc, ERR_DEPENDENCY,
+    test_expect_err(rc, ERR_DEPENDENCY,
                (const char *[]){"dataset-fashion-mnist", "apt-get install", "make deps",
                                 "empty_root", NULL});
     ck_assert_ptr_null(im.pixels);
@@ -187,7 +162,7 @@ START_TEST(test_idx_roundtrip_plain_and_gz)
     uint8_t data[2 * 3 * 4];
     for (int i = 0; i < 24; i++) data[i] = (uint8_t)(i * 10);
     size_t n = make_idx(buf, 3, (uint32_t[]){2, 3, 4}, data, sizeof data);
-    const char *paths[2] = {write_plain("ok.idx", buf, n), write_gz("ok.idx.gz", buf, n)};
+    const char *paths[2] = {test_write_file("ok.idx", buf, n), write_gz("ok.idx.gz", buf, n)};
     for (int k = 0; k < 2; k++) {
         DsIdx x;
         ck_assert_msg(ds_idx_load(paths[k], &x) == ERR_OK, "%s", err_msg());
@@ -211,18 +186,18 @@ START_TEST(test_idx_bad_magic)
     DsIdx x;
     buf[0] = 0x12; // not two zero bytes
     const char *p = write_gz("badmagic.gz", buf, n);
-    expect_err(ds_idx_load(p, &x), ERR_FORMAT, (const char *[]){p, "magic", "hint:", NULL});
+    test_expect_err(ds_idx_load(p, &x), ERR_FORMAT, (const char *[]){p, "magic", "hint:", NULL});
     ck_assert_ptr_null(x.data);
     buf[0] = 0;
     buf[2] = 0x0D; // float32 values: a real IDX type, but not one we read
     p = write_gz("float.gz", buf, n);
-    expect_err(ds_idx_load(p, &x), ERR_FORMAT, (const char *[]){p, "0x0d", "float32", NULL});
+    test_expect_err(ds_idx_load(p, &x), ERR_FORMAT, (const char *[]){p, "0x0d", "float32", NULL});
     buf[2] = 0x08;
     buf[3] = 7; // 7 dims
     p = write_gz("ndim.gz", buf, n);
-    expect_err(ds_idx_load(p, &x), ERR_FORMAT, (const char *[]){p, "7 dims", NULL});
-    p = write_plain("tiny", "\0\0", 2);
-    expect_err(ds_idx_load(p, &x), ERR_TRUNCATED, (const char *[]){p, "magic", NULL});
+    test_expect_err(ds_idx_load(p, &x), ERR_FORMAT, (const char *[]){p, "7 dims", NULL});
+    p = test_write_file("tiny", "\0\0", 2);
+    test_expect_err(ds_idx_load(p, &x), ERR_TRUNCATED, (const char *[]){p, "magic", NULL});
 }
 END_TEST
 
@@ -234,23 +209,23 @@ START_TEST(test_idx_short_and_long_data)
     size_t n = make_idx(buf, 3, (uint32_t[]){2, 4, 5}, data, 39);
     DsIdx x;
     const char *p = write_gz("short.gz", buf, n);
-    expect_err(ds_idx_load(p, &x), ERR_TRUNCATED, (const char *[]){p, "39 of 40", NULL});
+    test_expect_err(ds_idx_load(p, &x), ERR_TRUNCATED, (const char *[]){p, "39 of 40", NULL});
     ck_assert_ptr_null(x.data);
     // Holds 40 + 1 bytes: the dims do not describe the file.
     n = make_idx(buf, 3, (uint32_t[]){2, 4, 5}, data, 40);
     buf[n++] = 7;
-    p = write_plain("long.idx", buf, n);
-    expect_err(ds_idx_load(p, &x), ERR_FORMAT, (const char *[]){p, "trailing", NULL});
+    p = test_write_file("long.idx", buf, n);
+    test_expect_err(ds_idx_load(p, &x), ERR_FORMAT, (const char *[]){p, "trailing", NULL});
     // Ends inside the dims.
-    p = write_plain("dims.idx", buf, 9);
-    expect_err(ds_idx_load(p, &x), ERR_TRUNCATED, (const char *[]){p, "dims", NULL});
+    p = test_write_file("dims.idx", buf, 9);
+    test_expect_err(ds_idx_load(p, &x), ERR_TRUNCATED, (const char *[]){p, "dims", NULL});
     // A dim of 0, and dims whose product is absurd.
     n = make_idx(buf, 2, (uint32_t[]){3, 0}, data, 0);
-    p = write_plain("zero.idx", buf, n);
-    expect_err(ds_idx_load(p, &x), ERR_RANGE, (const char *[]){p, "dims[1]", NULL});
+    p = test_write_file("zero.idx", buf, n);
+    test_expect_err(ds_idx_load(p, &x), ERR_RANGE, (const char *[]){p, "dims[1]", NULL});
     n = make_idx(buf, 3, (uint32_t[]){60000, 60000, 60000}, data, 0);
-    p = write_plain("huge.idx", buf, n);
-    expect_err(ds_idx_load(p, &x), ERR_RANGE, (const char *[]){p, "dims", NULL});
+    p = test_write_file("huge.idx", buf, n);
+    test_expect_err(ds_idx_load(p, &x), ERR_RANGE, (const char *[]){p, "dims", NULL});
 }
 END_TEST
 
@@ -260,7 +235,7 @@ START_TEST(test_idx_gzip_garbage)
     unsigned char bad[64] = {0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0x03};
     for (int i = 10; i < 64; i++) bad[i] = (unsigned char)(0xff - i * 7);
     DsIdx x;
-    const char *p = write_plain("garbage.gz", bad, sizeof bad);
+    const char *p = test_write_file("garbage.gz", bad, sizeof bad);
     int rc = ds_idx_load(p, &x);
     ck_assert_msg(rc == ERR_FORMAT || rc == ERR_TRUNCATED, "rc %d: %s", rc, err_msg());
     ck_assert_msg(strstr(err_msg(), p) && strstr(err_msg(), "gzip"), "%s", err_msg());
@@ -274,14 +249,14 @@ START_TEST(test_idx_gzip_garbage)
     unsigned char *gz;
     size_t gz_len;
     ck_assert_int_eq(io_read_all(p, &gz, &gz_len), ERR_OK);
-    p = write_plain("half.gz", gz, gz_len / 2);
-    expect_err(ds_idx_load(p, &x), ERR_TRUNCATED, (const char *[]){p, "in the data", NULL});
+    p = test_write_file("half.gz", gz, gz_len / 2);
+    test_expect_err(ds_idx_load(p, &x), ERR_TRUNCATED, (const char *[]){p, "in the data", NULL});
     ck_assert_ptr_null(x.data);
     // Cut inside the 8-byte trailer: all the data is there but its CRC is not.
-    p = write_plain("trailer.gz", gz, gz_len - 3);
+    p = test_write_file("trailer.gz", gz, gz_len - 3);
     free(gz);
-    expect_err(ds_idx_load(p, &x), ERR_TRUNCATED, (const char *[]){p, "gzip", NULL});
-    expect_err(ds_idx_load(tmp_path("no_such_file.gz"), &x), ERR_IO,
+    test_expect_err(ds_idx_load(p, &x), ERR_TRUNCATED, (const char *[]){p, "gzip", NULL});
+    test_expect_err(ds_idx_load(test_tmp_path("no_such_file.gz"), &x), ERR_IO,
                (const char *[]){"no_such_file.gz", NULL});
 }
 END_TEST
@@ -299,15 +274,15 @@ START_TEST(test_images_pairing)
     ds_images_free(&im);
 
     // A label outside the classes: the message names the file and the label's index.
-    expect_err(ds_images_load_files(img, lbl, 5, &im), ERR_RANGE,
+    test_expect_err(ds_images_load_files(img, lbl, 5, &im), ERR_RANGE,
                (const char *[]){lbl, "label[1] = 9", NULL});
     ck_assert_ptr_null(im.pixels);
     // The files swapped: magic 0x801 where 0x803 is needed.
-    expect_err(ds_images_load_files(lbl, img, 10, &im), ERR_FORMAT,
+    test_expect_err(ds_images_load_files(lbl, img, 10, &im), ERR_FORMAT,
                (const char *[]){lbl, "0x00000801", NULL});
     // Counts that disagree.
     const char *lbl2 = write_gz("lbl2.gz", lb, make_idx(lb, 1, (uint32_t[]){2}, lab, 2));
-    expect_err(ds_images_load_files(img, lbl2, 10, &im), ERR_SHAPE,
+    test_expect_err(ds_images_load_files(img, lbl2, 10, &im), ERR_SHAPE,
                (const char *[]){lbl2, "2 labels", "3 images", NULL});
 }
 END_TEST

@@ -94,15 +94,6 @@ static const char *fixture_write(const WnFixture *x, const char *name)
     return dir;
 }
 
-static void expect_err(int rc, int code, const char *const *needles)
-{
-    ck_assert_msg(rc == code, "rc %d (%s), expected %d (%s); msg: %s", rc, err_name(rc), code,
-                  err_name(code), err_msg());
-    for (; *needles; needles++)
-        ck_assert_msg(strstr(err_msg(), *needles) != NULL, "err_msg lacks '%s': %s", *needles,
-                      err_msg());
-}
-
 // Loads the fixture with `bad` as noun line 6 and expects ERR_FORMAT naming data.noun:6 and
 // each of the needles.
 static void expect_bad_noun(const char *name, const char *bad, const char *const *needles)
@@ -111,8 +102,8 @@ static void expect_bad_noun(const char *name, const char *bad, const char *const
     fixture_build(&x, bad);
     DsWordNet wn;
     int rc = ds_wordnet_load_dir(fixture_write(&x, name), &wn);
-    expect_err(rc, ERR_FORMAT, (const char *[]){"data.noun:6:", "hint:", NULL});
-    expect_err(rc, ERR_FORMAT, needles);
+    test_expect_err(rc, ERR_FORMAT, (const char *[]){"data.noun:6:", "hint:", NULL});
+    test_expect_err(rc, ERR_FORMAT, needles);
     ck_assert_ptr_null(wn.synsets);
 }
 
@@ -181,7 +172,7 @@ START_TEST(test_wordnet_missing_package)
     DsWordNet wn;
     int rc = ds_wordnet_load(&wn);
     unsetenv("ENGINE_DATA_ROOT");
-    expect_err(rc, ERR_DEPENDENCY, (const char *[]){"wordnet-base", "apt-get install", NULL});
+    test_expect_err(rc, ERR_DEPENDENCY, (const char *[]){"wordnet-base", "apt-get install", NULL});
     ck_assert_ptr_null(wn.synsets);
 }
 END_TEST
@@ -266,7 +257,7 @@ START_TEST(test_wordnet_bad_offset_and_files)
     memmove(two + 3, two + 4, x.noun.n - (size_t)(two + 4 - x.noun.text) + 1);
     x.noun.n--;
     DsWordNet wn;
-    expect_err(ds_wordnet_load_dir(fixture_write(&x, "wn_off"), &wn), ERR_FORMAT,
+    test_expect_err(ds_wordnet_load_dir(fixture_write(&x, "wn_off"), &wn), ERR_FORMAT,
                (const char *[]){"data.noun:4:", "synset_offset", "byte offset", NULL});
 
     // A verb line without its frames count.
@@ -274,7 +265,7 @@ START_TEST(test_wordnet_bad_offset_and_files)
     x.verb.n = 0;
     wn_file_init(&x.verb);
     wn_line(&x.verb, "29 v 01 breathe 0 000 | draw air");
-    expect_err(ds_wordnet_load_dir(fixture_write(&x, "wn_frames"), &wn), ERR_FORMAT,
+    test_expect_err(ds_wordnet_load_dir(fixture_write(&x, "wn_frames"), &wn), ERR_FORMAT,
                (const char *[]){"data.verb:4:", "f_cnt", NULL});
 
     // A missing file.
@@ -283,7 +274,7 @@ START_TEST(test_wordnet_bad_offset_and_files)
     char p[600];
     snprintf(p, sizeof p, "%s/data.adv", dir);
     ck_assert_int_eq(remove(p), 0);
-    expect_err(ds_wordnet_load_dir(dir, &wn), ERR_IO, (const char *[]){"data.adv", NULL});
+    test_expect_err(ds_wordnet_load_dir(dir, &wn), ERR_IO, (const char *[]){"data.adv", NULL});
     ck_assert_ptr_null(wn.synsets);
 }
 END_TEST
