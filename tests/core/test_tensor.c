@@ -248,7 +248,10 @@ START_TEST(test_tensor_flat_memory_100k_steps)
         ck_assert_uint_eq(arena_reserved(graph_arena(g)), reserved_after_first);
     }
     long growth = rss_kb() - rss_start;
+#ifndef __SANITIZE_ADDRESS__
+    // (AddressSanitizer's own bookkeeping grows RSS by itself; the arena check above holds.)
     ck_assert_msg(growth < 1024, "RSS grew by %ld kB over %d steps", growth, steps);
+#endif
     ck_assert_msg(loss < first_loss * 0.5f, "the MLP did not learn: %g -> %g", first_loss, loss);
     graph_free(g);
     arena_free(params);
