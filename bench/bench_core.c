@@ -53,18 +53,18 @@
 #include <unistd.h>
 
 #define GOAL_RATIO 0.95
-#define GOAL_WORK (256.0 * 256.0 * 256.0) // multiply-adds per sgemm call where the goal applies
-#define CHAIN_OPS 1000
+#define GOAL_WORK  (256.0 * 256.0 * 256.0) // multiply-adds per sgemm call where the goal applies
+#define CHAIN_OPS  1000
 
 // ---------------------------------------------------------------------------
 // Timing
 // ---------------------------------------------------------------------------
 
 typedef struct {
-    double budget_s;    // time each side spends sampling one measurement
-    double sample_s;    // target length of one sample (calibrates the inner repeat count)
-    int min_samples;    // at least this many samples per side, whatever the budget
-    int max_samples;    // and at most this many
+    double budget_s; // time each side spends sampling one measurement
+    double sample_s; // target length of one sample (calibrates the inner repeat count)
+    int min_samples; // at least this many samples per side, whatever the budget
+    int max_samples; // and at most this many
 } Timing;
 
 static double now_s(void)
@@ -139,13 +139,13 @@ static const Shape shapes[] = {
 // their data directly, so both sides multiply the same bytes.
 typedef struct {
     const Shape *s;
-    Tensor *A;            // (batch?, M, K), requires grad
-    Tensor *B;            // (batch?, K, N), or (batch?, N, K) when b_trans; requires grad
-    float *C;             // raw output (batch, M, N)
-    float *dA, *dB;       // raw gradients, same layouts as A, B
-    float *dC;            // upstream gradient of C (batch, M, N), shared by both sides
-    Graph *g_fwd, *g_fb;  // forward-only graph (recording off) and forward+backward graph
-    Tensor *out;          // the last tensor output (for the correctness check)
+    Tensor *A;           // (batch?, M, K), requires grad
+    Tensor *B;           // (batch?, K, N), or (batch?, N, K) when b_trans; requires grad
+    float *C;            // raw output (batch, M, N)
+    float *dA, *dB;      // raw gradients, same layouts as A, B
+    float *dC;           // upstream gradient of C (batch, M, N), shared by both sides
+    Graph *g_fwd, *g_fb; // forward-only graph (recording off) and forward+backward graph
+    Tensor *out;         // the last tensor output (for the correctness check)
 } Case;
 
 typedef enum { RAW_FWD, TENSOR_FWD, RAW_FWDBWD, TENSOR_FWDBWD } Side;
@@ -156,8 +156,8 @@ static void raw_forward(Case *c)
     int M = (int)s->M, K = (int)s->K, N = (int)s->N;
     for (int64_t b = 0; b < s->batch; b++) {
         const float *a = c->A->data + b * s->M * s->K, *w = c->B->data + b * s->K * s->N;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, s->b_trans ? CblasTrans : CblasNoTrans, M, N,
-                    K, 1.0f, a, K, w, s->b_trans ? K : N, 0.0f, c->C + b * s->M * s->N, N);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, s->b_trans ? CblasTrans : CblasNoTrans, M, N, K,
+                    1.0f, a, K, w, s->b_trans ? K : N, 0.0f, c->C + b * s->M * s->N, N);
     }
 }
 
@@ -170,14 +170,14 @@ static void raw_backward(Case *c)
         int64_t oa = b * s->M * s->K, ob = b * s->K * s->N, oc = b * s->M * s->N;
         const float *a = c->A->data + oa, *w = c->B->data + ob, *dc = c->dC + oc;
         // dA (M, K) += dC (M, N) op(B)^T (N, K); op(B)^T is W itself when B = W^T.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, s->b_trans ? CblasNoTrans : CblasTrans, M, K,
-                    N, 1.0f, dc, N, w, s->b_trans ? K : N, 1.0f, c->dA + oa, K);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, s->b_trans ? CblasNoTrans : CblasTrans, M, K, N,
+                    1.0f, dc, N, w, s->b_trans ? K : N, 1.0f, c->dA + oa, K);
         if (!s->b_trans) // dB (K, N) += A^T (K, M) dC (M, N)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, M, 1.0f, a, K, dc, N,
-                        1.0f, c->dB + ob, N);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, M, 1.0f, a, K, dc, N, 1.0f,
+                        c->dB + ob, N);
         else // dW (N, K) += dC^T (N, M) A (M, K), the transpose of the line above
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f, dc, N, a, K,
-                        1.0f, c->dB + ob, K);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f, dc, N, a, K, 1.0f,
+                        c->dB + ob, K);
     }
 }
 
@@ -195,19 +195,13 @@ static void run_side(Case *c, Side side, int64_t inner)
 {
     for (int64_t r = 0; r < inner; r++) {
         switch (side) {
-        case RAW_FWD:
-            raw_forward(c);
-            break;
-        case TENSOR_FWD:
-            c->out = tensor_step(c, c->g_fwd, false);
-            break;
+        case RAW_FWD: raw_forward(c); break;
+        case TENSOR_FWD: c->out = tensor_step(c, c->g_fwd, false); break;
         case RAW_FWDBWD:
             raw_forward(c);
             raw_backward(c);
             break;
-        case TENSOR_FWDBWD:
-            c->out = tensor_step(c, c->g_fb, true);
-            break;
+        case TENSOR_FWDBWD: c->out = tensor_step(c, c->g_fb, true); break;
         }
     }
 }
@@ -218,6 +212,7 @@ static void run_side(Case *c, Side side, int64_t inner)
 
 typedef struct {
     double med_s[2];  // median seconds per call of side 0 and side 1
+    double min_s[2];  // fastest sample of each side (the least disturbed one)
     double med_ratio; // median over sample pairs of time(side 0) / time(side 1)
     int samples;
 } Pair;
@@ -263,7 +258,8 @@ static Pair measure_pair(const Timing *tm, RunFn run, void *ctx)
     Pair p = {.samples = n, .med_ratio = median(ratio, n)};
     free(ratio);
     for (int w = 0; w < 2; w++) {
-        p.med_s[w] = median(v[w], n);
+        p.med_s[w] = median(v[w], n); // sorts v[w]
+        p.min_s[w] = v[w][0];
         free(v[w]);
     }
     return p;
@@ -310,8 +306,10 @@ static bool case_verify(Case *c)
     run_side(c, TENSOR_FWD, 1);
     double e_fwd = max_rel_diff(c->out->data, c->C, nc);
     if (e[0] > 1e-5 || e[1] > 1e-5 || e[2] > 1e-5 || e_fwd > 1e-5) {
-        fprintf(stderr, "bench_core: %s: engine and raw sgemm disagree (rel. diff C %.2g, dA "
-                "%.2g, dB %.2g, C without grad %.2g)\n", s->name, e[0], e[1], e[2], e_fwd);
+        fprintf(stderr,
+                "bench_core: %s: engine and raw sgemm disagree (rel. diff C %.2g, dA "
+                "%.2g, dB %.2g, C without grad %.2g)\n",
+                s->name, e[0], e[1], e[2], e_fwd);
         return false;
     }
     return true;
@@ -353,10 +351,10 @@ static void case_deinit(Case *c)
 
 typedef struct {
     int64_t numel;
-    Tensor *x;    // the leaf (numel,), requires grad
+    Tensor *x; // the leaf (numel,), requires grad
     Graph *g;
-    float *act;   // plain side: (CHAIN_OPS + 1, numel) activations
-    float *dx;    // plain side: (numel,) gradient of x
+    float *act;            // plain side: (CHAIN_OPS + 1, numel) activations
+    float *dx;             // plain side: (numel,) gradient of x
     double *t_fwd, *t_bwd; // engine: seconds of forward / backward of every call so far
     int64_t n_calls, cap_calls;
     volatile float sink;
@@ -399,9 +397,15 @@ static void chain_plain(Chain *ch)
         const float *in = act + (int64_t)i * n;
         float *out = act + (int64_t)(i + 1) * n;
         switch (i % 3) {
-        case 0: for (int64_t j = 0; j < n; j++) out[j] = tanhf(in[j]); break;
-        case 1: for (int64_t j = 0; j < n; j++) out[j] = in[j] * chain_mul; break;
-        default: for (int64_t j = 0; j < n; j++) out[j] = in[j] + chain_add; break;
+        case 0:
+            for (int64_t j = 0; j < n; j++) out[j] = tanhf(in[j]);
+            break;
+        case 1:
+            for (int64_t j = 0; j < n; j++) out[j] = in[j] * chain_mul;
+            break;
+        default:
+            for (int64_t j = 0; j < n; j++) out[j] = in[j] + chain_add;
+            break;
         }
     }
     float *d = ch->dx;
@@ -409,8 +413,12 @@ static void chain_plain(Chain *ch)
     for (int i = CHAIN_OPS - 1; i >= 0; i--) {
         const float *out = act + (int64_t)(i + 1) * n;
         switch (i % 3) {
-        case 0: for (int64_t j = 0; j < n; j++) d[j] *= 1.0f - out[j] * out[j]; break;
-        case 1: for (int64_t j = 0; j < n; j++) d[j] *= chain_mul; break;
+        case 0:
+            for (int64_t j = 0; j < n; j++) d[j] *= 1.0f - out[j] * out[j];
+            break;
+        case 1:
+            for (int64_t j = 0; j < n; j++) d[j] *= chain_mul;
+            break;
         default: break; // d(y + s)/dy = 1
         }
     }
@@ -454,8 +462,10 @@ static bool chain_measure(int64_t numel, const Timing *tm, Rng *rng, ChainResult
     double e = max_rel_diff(ch.x->grad, ch.dx, numel);
     bool ok = e <= 1e-5;
     if (!ok)
-        fprintf(stderr, "bench_core: op chain at %lld element(s): engine and plain C gradients "
-                "disagree (rel. diff %.2g)\n", (long long)numel, e);
+        fprintf(stderr,
+                "bench_core: op chain at %lld element(s): engine and plain C gradients "
+                "disagree (rel. diff %.2g)\n",
+                (long long)numel, e);
 
     ch.n_calls = 0; // forget the check above; the split is over the timed calls (+2 warm-ups)
     Pair p = measure_pair(tm, run_chain, &ch);
@@ -480,6 +490,7 @@ static bool chain_measure(int64_t numel, const Timing *tm, Rng *rng, ChainResult
 
 typedef struct {
     double raw_gflops, tensor_gflops, ratio;
+    double ratio_best; // fastest tensor sample against fastest raw sample: a cross-check
     int samples;
 } Speed;
 
@@ -496,7 +507,7 @@ typedef struct {
     int n_chain;
     double min_fwd, min_fb; // lowest ratios among the shapes the goal applies to (NAN: none)
     const char *min_fwd_at;
-    bool ok;                // every correctness check passed
+    bool ok; // every correctness check passed
 } Results;
 
 static Speed speed_of(Pair p, double flop)
@@ -505,6 +516,7 @@ static Speed speed_of(Pair p, double flop)
     sp.raw_gflops = flop / p.med_s[0] * 1e-9;
     sp.tensor_gflops = flop / p.med_s[1] * 1e-9;
     sp.ratio = p.med_ratio; // raw time / tensor time = tensor throughput / raw throughput
+    sp.ratio_best = p.min_s[0] / p.min_s[1];
     return sp;
 }
 
@@ -518,8 +530,8 @@ static void matmul_table(const Timing *tm, const char *only, Rng *rng, Results *
 {
     printf("\nmatmul: tensor_matmul vs raw cblas_sgemm, GFLOP/s (median), ratio = tensor/raw "
            "(median of pairs)\n");
-    printf("%-17s %5s %5s %5s %5s | %8s %8s %6s | %8s %8s %6s | %s\n", "shape", "batch", "M",
-           "K", "N", "fwd raw", "tensor", "ratio", "f+b raw", "tensor", "ratio", "goal");
+    printf("%-17s %5s %5s %5s %5s | %8s %8s %6s | %8s %8s %6s | %s\n", "shape", "batch", "M", "K",
+           "N", "fwd raw", "tensor", "ratio", "f+b raw", "tensor", "ratio", "goal");
     res->min_fwd = res->min_fb = NAN;
     res->min_fwd_at = "-";
     for (int i = 0; i < N_SHAPES; i++) {
@@ -551,16 +563,17 @@ static void matmul_table(const Timing *tm, const char *only, Rng *rng, Results *
     }
     if (!isnan(res->min_fwd))
         printf("goal: forward ratio >= %.2f on every product of >= 256^3 multiply-adds per "
-               "sgemm: %s (lowest %.3f, %s; fwd+bwd lowest %.3f)\n", GOAL_RATIO,
-               res->min_fwd >= GOAL_RATIO ? "met" : "NOT met", res->min_fwd, res->min_fwd_at,
-               res->min_fb);
+               "sgemm: %s (lowest %.3f, %s; fwd+bwd lowest %.3f)\n",
+               GOAL_RATIO, res->min_fwd >= GOAL_RATIO ? "met" : "NOT met", res->min_fwd,
+               res->min_fwd_at, res->min_fb);
 }
 
 static void chain_table(const Timing *tm, const char *only, Rng *rng, Results *res)
 {
     static const int64_t numel[2] = {16, 1};
     printf("\ngraph overhead: chain of %d elementwise ops (tanh, mul_scalar, add_scalar), "
-           "forward + backward, ns per op (median)\n", CHAIN_OPS);
+           "forward + backward, ns per op (median)\n",
+           CHAIN_OPS);
     printf("%7s | %9s %7s %7s | %9s | %9s\n", "numel", "engine", "(fwd", "bwd)", "plain C",
            "overhead");
     for (int i = 0; i < 2; i++) {
@@ -579,8 +592,9 @@ static void chain_table(const Timing *tm, const char *only, Rng *rng, Results *r
 
 static void json_speed(const char *key, Speed sp)
 {
-    printf("\"%s\":{\"gflops_raw\":%.2f,\"gflops_tensor\":%.2f,\"ratio\":%.4f,\"samples\":%d}",
-           key, sp.raw_gflops, sp.tensor_gflops, sp.ratio, sp.samples);
+    printf("\"%s\":{\"gflops_raw\":%.2f,\"gflops_tensor\":%.2f,\"ratio\":%.4f,"
+           "\"ratio_best\":%.4f,\"samples\":%d}",
+           key, sp.raw_gflops, sp.tensor_gflops, sp.ratio, sp.ratio_best, sp.samples);
 }
 
 // A ratio for JSON: a number, or null when no shape of the goal ran (--only).
@@ -593,8 +607,8 @@ static void json_ratio(const char *key, double v)
 }
 
 // The one machine-readable line. Shape names are fixed strings without quotes or backslashes.
-static void json_line(const char *core, int threads, bool quick, const Timing *tm,
-                      double elapsed, double others, const Results *res)
+static void json_line(const char *core, int threads, bool quick, const Timing *tm, double elapsed,
+                      double others, const Results *res)
 {
     printf("BENCH {\"bench\":\"core\",\"corename\":\"%s\",\"threads\":%d,\"quick\":%s,"
            "\"budget_s\":%.3f,\"elapsed_s\":%.2f,\"other_cores\":%.2f,\"matmul\":[",
@@ -615,8 +629,9 @@ static void json_line(const char *core, int threads, bool quick, const Timing *t
     json_ratio("min_fwd_ratio", res->min_fwd);
     printf(",");
     json_ratio("min_fwdbwd_ratio", res->min_fb);
-    printf(",\"met\":%s},\"graph\":[",
-           isnan(res->min_fwd) ? "null" : res->min_fwd >= GOAL_RATIO ? "true" : "false");
+    printf(",\"met\":%s},\"graph\":[", isnan(res->min_fwd)          ? "null"
+                                       : res->min_fwd >= GOAL_RATIO ? "true"
+                                                                    : "false");
     for (int i = 0; i < res->n_chain; i++) {
         const ChainResult *r = &res->chain[i];
         printf("%s{\"numel\":%lld,\"ops\":%d,\"ns_per_op\":%.1f,\"fwd_ns_per_op\":%.1f,"
@@ -630,17 +645,18 @@ static void json_line(const char *core, int threads, bool quick, const Timing *t
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: bench_core [--quick] [--only SUBSTR] [--help]\n"
-            "  Times tensor_matmul against raw cblas_sgemm (forward, and forward+backward) on\n"
-            "  square and TINY-GPT shapes, and the graph's per-op overhead on a chain of %d\n"
-            "  small elementwise ops. Prints a table, then one line BENCH {\"bench\":\"core\",...}.\n"
-            "  --quick        tiny time budget: a smoke run (seconds); figures are rough\n"
-            "  --only SUBSTR  run only the rows whose name contains SUBSTR (\"square 256\",\n"
-            "                 \"gpt\", \"chain 16\"), e.g. to profile one of them under perf\n"
-            "  Threads: set OPENBLAS_NUM_THREADS (default: all cores). Run all with `make bench`.\n"
-            "  Exit status: 0, or 1 when the engine's results differ from the raw ones.\n",
-            CHAIN_OPS);
+    fprintf(
+        f,
+        "usage: bench_core [--quick] [--only SUBSTR] [--help]\n"
+        "  Times tensor_matmul against raw cblas_sgemm (forward, and forward+backward) on\n"
+        "  square and TINY-GPT shapes, and the graph's per-op overhead on a chain of %d\n"
+        "  small elementwise ops. Prints a table, then one line BENCH {\"bench\":\"core\",...}.\n"
+        "  --quick        tiny time budget: a smoke run (seconds); figures are rough\n"
+        "  --only SUBSTR  run only the rows whose name contains SUBSTR (\"square 256\",\n"
+        "                 \"gpt\", \"chain 16\"), e.g. to profile one of them under perf\n"
+        "  Threads: set OPENBLAS_NUM_THREADS (default: all cores). Run all with `make bench`.\n"
+        "  Exit status: 0, or 1 when the engine's results differ from the raw ones.\n",
+        CHAIN_OPS);
 }
 
 int main(int argc, char **argv)
@@ -651,8 +667,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) {
             quick = true;
-            tm = (Timing){.budget_s = 0.01, .sample_s = 5e-4, .min_samples = 3,
-                          .max_samples = 200};
+            tm = (Timing){.budget_s = 0.01, .sample_s = 5e-4, .min_samples = 3, .max_samples = 200};
         } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
             only = argv[++i];
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {

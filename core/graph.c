@@ -52,6 +52,8 @@ static const char *const op_names[OP_COUNT] = {
     [OP_LAYERNORM] = "layernorm",
     [OP_RMSNORM] = "rmsnorm",
     [OP_DROPOUT] = "dropout",
+    [OP_ATTENTION] = "attention",
+    [OP_ROPE] = "rope",
 };
 _Static_assert(sizeof op_names / sizeof op_names[0] == OP_COUNT, "one name per op");
 
@@ -111,7 +113,13 @@ static Tensor *node_alloc(Graph *g, OpKind op, Tensor **src, int n_src)
     }
     t->requires_grad = g->grad_enabled && any;
     t->id = g->n_nodes++;
-    snprintf(t->name, sizeof t->name, "node_%d", t->id);
+    // "node_<id>", written by hand: snprintf here was a third of the cost of a small op.
+    char digits[12];
+    int nd = 0;
+    for (unsigned v = (unsigned)t->id; nd == 0 || v; v /= 10) digits[nd++] = (char)('0' + v % 10);
+    memcpy(t->name, "node_", 5);
+    for (int i = 0; i < nd; i++) t->name[5 + i] = digits[nd - 1 - i];
+    t->name[5 + nd] = '\0';
     t->prev = g->last;
     g->last = t;
     return t;
@@ -237,6 +245,12 @@ static void graph_backward_node(Graph *g, Tensor *t)
     case OP_DROPOUT:
         dropout_backward(g, t);
         break;
+    case OP_ATTENTION:
+        attention_backward(g, t);
+        break;
+    case OP_ROPE:
+        rope_backward(g, t);
+        break;
     case OP_COUNT:
         CHECK(0, "invalid op OP_COUNT on %s", t->name);
     }
@@ -252,12 +266,17 @@ void graph_backward_with(Graph *g, Tensor *out, const float *dout)
     // they accumulate across calls.
     for (Tensor *t = g->last; t; t = t->prev)
         if (t->grad && !t->base) memset(t->grad, 0, (size_t)tensor_numel(t) * sizeof(float));
-    float *d = grad_get(g, out);
     int64_t n = tensor_numel(out);
-    if (tensor_is_contiguous(out)) {
+    if (!out->grad && !out->base && !out->is_param) {
+        // The usual case, a fresh output: its gradient is dout itself (no zeroing, no add).
+        out->grad = arena_alloc(g->arena, (size_t)n * sizeof(float));
+        memcpy(out->grad, dout, (size_t)n * sizeof(float));
+    } else if (tensor_is_contiguous(out)) {
+        float *d = grad_get(g, out);
         for (int64_t i = 0; i < n; i++) d[i] += dout[i];
     } else {
         // A non-contiguous output (a view): seed in logical order through its strides.
+        float *d = grad_get(g, out);
         int64_t idx[TENSOR_MAX_DIMS] = {0};
         for (int64_t i = 0; i < n; i++) {
             int64_t off = 0;

@@ -109,6 +109,8 @@ typedef enum {
     OP_LAYERNORM, // over the last dim, eps = fparam[0]
     OP_RMSNORM,   // over the last dim, eps = fparam[0]
     OP_DROPOUT,   // p = fparam[0]
+    OP_ATTENTION, // fused scaled dot-product attention, causal = iparam[0]
+    OP_ROPE,      // rotary position embedding, pos0 = iparam[0], base = fparam[0]
     OP_COUNT
 } OpKind;
 
@@ -330,5 +332,17 @@ Tensor *tensor_rmsnorm(Graph *g, Tensor *x, Tensor *w, float eps);
 // Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1-p).
 // The mask comes from rng, so a seed reproduces it. p == 0 returns a unchanged.
 Tensor *tensor_dropout(Graph *g, Tensor *a, float p, Rng *rng);
+
+// Fused scaled dot-product attention. q: (B, H, T, D); k, v: (B, KVH, T, D) with H % KVH == 0
+// (grouped-query attention: query head h reads kv head h / (H / KVH)). Returns
+// out (B, H, T, D) = softmax(q k^T / sqrt(D) + mask) v, where the mask hides the future
+// (key j > query i) when causal. Operands may be strided views (e.g. (B, T, H, D) transposed
+// to (B, H, T, D)) as long as the last dim is contiguous. Keeps the (B, H, T, T) attention
+// probabilities for backward.
+Tensor *tensor_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, bool causal);
+
+// Rotary position embedding over x (..., T, D), D even: each adjacent pair (x[2i], x[2i+1]) of
+// the row at time t is rotated by the angle (pos0 + t) * base^(-2i/D) (llama.cpp's pairing).
+Tensor *tensor_rope(Graph *g, Tensor *x, int64_t pos0, float base);
 
 #endif

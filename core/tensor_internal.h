@@ -52,5 +52,7 @@ void cross_entropy_backward(Graph *g, Tensor *t);
 void embedding_backward(Graph *g, Tensor *t);
 void layernorm_backward(Graph *g, Tensor *t);
 void rmsnorm_backward(Graph *g, Tensor *t);
+void attention_backward(Graph *g, Tensor *t);
+void rope_backward(Graph *g, Tensor *t);
 
 #endif

@@ -56,6 +56,7 @@ TOLERANCES = {
     "embedding": (1e-5, 1e-4),
     "norm": (1e-4, 1e-4),
     "composite": (2e-4, 1e-3),
+    "fused": (5e-5, 1e-4),
     "edge": (1e-5, 1e-4),
 }
 
@@ -201,6 +202,35 @@ def _narrow(x, dim, start, end):
     return x.narrow(dim, start, end - start)
 
 
+def _sdpa(p, q, k, v):
+    """Scaled dot-product attention on (B, H, T, D) q and (B, KVH, T, D) k, v, written out
+    (torch 1.13 has no F.scaled_dot_product_attention); kv head h // (H / KVH) serves query
+    head h (grouped-query attention)."""
+    if p["btHd"]:  # inputs stored (B, T, H, D): the engine sees them through a transpose view
+        q, k, v = (x.transpose(1, 2) for x in (q, k, v))
+    group = q.shape[1] // k.shape[1]
+    k = k.repeat_interleave(group, dim=1)
+    v = v.repeat_interleave(group, dim=1)
+    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if p["causal"]:
+        t = q.shape[2]
+        s = s.masked_fill(torch.triu(torch.ones(t, t, dtype=torch.bool), 1), float("-inf"))
+    return torch.softmax(s, dim=-1) @ v
+
+
+def _rope(p, x):
+    """Rotates adjacent pairs (x[2i], x[2i+1]) of the rows of x (..., T, D) at position
+    pos0 + t by the angle (pos0 + t) * base^(-2i/D)."""
+    t, d = x.shape[-2], x.shape[-1]
+    pos = torch.arange(p["pos0"], p["pos0"] + t, dtype=torch.float64)
+    freq = torch.tensor(p["base"], dtype=torch.float64) ** (-torch.arange(0, d, 2) / d)
+    ang = pos[:, None] * freq[None, :]
+    cos, sin = torch.cos(ang).to(x.dtype), torch.sin(ang).to(x.dtype)
+    x0, x1 = x[..., 0::2], x[..., 1::2]
+    y = torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1)
+    return y.flatten(-2)
+
+
 OPS = {
     # unary
     "neg": lambda p, x: -x,
@@ -256,6 +286,9 @@ OPS = {
     # composites
     "mlp": _mlp,
     "attention": _attention,
+    # fused ops
+    "sdpa": _sdpa,
+    "rope": _rope,
 }
 
 
@@ -446,6 +479,19 @@ def build_cases():
 
     attn("attention_1h", 1, float("-inf"))
     attn("attention_2h", 2, -1e9)
+
+    # --- fused ops: attention (causal, full, grouped-query, strided) and RoPE --------------
+    fam = "fused"
+    add("sdpa_causal", fam, "sdpa", [("causal", 1), ("btHd", 0)],
+        [D(randn(2, 2, 5, 4)), D(randn(2, 2, 5, 4)), D(randn(2, 2, 5, 4))])
+    add("sdpa_full", fam, "sdpa", [("causal", 0), ("btHd", 0)],
+        [D(randn(1, 3, 4, 8)), D(randn(1, 3, 4, 8)), D(randn(1, 3, 4, 8))])
+    add("sdpa_gqa", fam, "sdpa", [("causal", 1), ("btHd", 0)],
+        [D(randn(2, 4, 6, 4)), D(randn(2, 2, 6, 4)), D(randn(2, 2, 6, 4))])
+    add("sdpa_btHd", fam, "sdpa", [("causal", 1), ("btHd", 1)],
+        [D(randn(2, 5, 2, 4)), D(randn(2, 5, 2, 4)), D(randn(2, 5, 2, 4))])
+    add("rope_base", fam, "rope", [("pos0", 0), ("base", 10000.0)], [D(randn(2, 3, 6, 8))])
+    add("rope_pos0", fam, "rope", [("pos0", 17), ("base", 500.0)], [D(randn(1, 4, 6))])
 
     # --- edge cases: huge logits, empty tensors, size-1 dims, 0-d tensors ------------------
     fam = "edge"

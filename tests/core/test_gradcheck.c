@@ -23,6 +23,7 @@ typedef enum {
     C_MATMUL_BCAST, C_MATMUL_T_BATCH,
     C_SOFTMAX_LAST, C_SOFTMAX_0, C_LOG_SOFTMAX, C_LOG_SOFTMAX_MID,
     C_CROSS_ENTROPY, C_EMBEDDING, C_LAYERNORM, C_LAYERNORM_NOAFFINE, C_RMSNORM, C_DROPOUT,
+    C_ATTN_CAUSAL, C_ATTN_FULL_GQA, C_ATTN_STRIDED, C_ROPE, C_ROPE_OFFSET,
 } CaseKind;
 
 typedef struct {
@@ -84,6 +85,13 @@ static const Case cases[] = {
     {"layernorm_noaffine", C_LAYERNORM_NOAFFINE, 1, {2}, {{4, 6}}, 0},
     {"rmsnorm", C_RMSNORM, 2, {2, 1}, {{4, 6}, {6}}, 0},
     {"dropout", C_DROPOUT, 1, {2}, {{6, 5}}, 0},
+    {"attention_causal", C_ATTN_CAUSAL, 3, {4, 4, 4}, {{2, 2, 5, 4}, {2, 2, 5, 4}, {2, 2, 5, 4}}, 0},
+    {"attention_full_gqa", C_ATTN_FULL_GQA, 3, {4, 4, 4}, {{1, 4, 3, 2}, {1, 2, 3, 2}, {1, 2, 3, 2}},
+     0},
+    {"attention_strided_btHd", C_ATTN_STRIDED, 3, {4, 4, 4},
+     {{2, 4, 2, 3}, {2, 4, 2, 3}, {2, 4, 2, 3}}, 0},
+    {"rope", C_ROPE, 1, {4}, {{1, 2, 5, 6}}, 0},
+    {"rope_offset", C_ROPE_OFFSET, 1, {3}, {{2, 3, 4}}, 0},
 };
 
 static Tensor *apply(Graph *g, Tensor **in, void *ctx)
@@ -160,6 +168,16 @@ static Tensor *apply(Graph *g, Tensor **in, void *ctx)
     case C_LAYERNORM: return tensor_layernorm(g, x, in[1], in[2], 1e-5f);
     case C_LAYERNORM_NOAFFINE: return tensor_layernorm(g, x, NULL, NULL, 1e-5f);
     case C_RMSNORM: return tensor_rmsnorm(g, x, y, 1e-6f);
+    case C_ATTN_CAUSAL: return tensor_attention(g, x, in[1], in[2], true);
+    case C_ATTN_FULL_GQA: return tensor_attention(g, x, in[1], in[2], false);
+    case C_ATTN_STRIDED: {
+        // (B, T, H, D) inputs seen as (B, H, T, D) through a transpose view: no copy.
+        Tensor *q = tensor_transpose(g, x, 1, 2), *k = tensor_transpose(g, in[1], 1, 2);
+        Tensor *v = tensor_transpose(g, in[2], 1, 2);
+        return tensor_attention(g, q, k, v, true);
+    }
+    case C_ROPE: return tensor_rope(g, x, 0, 10000.0f);
+    case C_ROPE_OFFSET: return tensor_rope(g, x, 7, 100.0f);
     case C_DROPOUT: {
         Rng rng; // re-seeded on every call, so each evaluation draws the same mask
         rng_init(&rng, 7);

@@ -214,6 +214,15 @@ static const RefCase CASES_COMPOSITE[] = {
     {"attention_2h", "op=attention heads=2 fill=-1000000000.0", "dddddc"},
 };
 
+static const RefCase CASES_FUSED[] = {
+    {"sdpa_causal", "op=sdpa causal=1 btHd=0", "ddd"},
+    {"sdpa_full", "op=sdpa causal=0 btHd=0", "ddd"},
+    {"sdpa_gqa", "op=sdpa causal=1 btHd=0", "ddd"},
+    {"sdpa_btHd", "op=sdpa causal=1 btHd=1", "ddd"},
+    {"rope_base", "op=rope pos0=0 base=10000.0", "d"},
+    {"rope_pos0", "op=rope pos0=17 base=500.0", "d"},
+};
+
 static const RefCase CASES_EDGE[] = {
     {"softmax_pm1000", "op=softmax dim=-1", "d"},
     {"log_softmax_pm1000", "op=log_softmax dim=-1", "d"},
@@ -248,6 +257,7 @@ enum {
     FAM_EMBEDDING,
     FAM_NORM,
     FAM_COMPOSITE,
+    FAM_FUSED,
     FAM_EDGE,
     FAM_COUNT
 };
@@ -263,6 +273,7 @@ static const Family FAMILIES[FAM_COUNT] = {
     [FAM_EMBEDDING] = FAMILY("embedding", CASES_EMBEDDING, TOL_REDUCTION),
     [FAM_NORM] = FAMILY("norm", CASES_NORM, TOL_NORM),
     [FAM_COMPOSITE] = FAMILY("composite", CASES_COMPOSITE, TOL_COMPOSITE),
+    [FAM_FUSED] = FAMILY("fused", CASES_FUSED, TOL_MATMUL),
     [FAM_EDGE] = FAMILY("edge", CASES_EDGE, TOL_ELEMENTWISE),
 };
 
@@ -477,6 +488,15 @@ static Tensor *run_op(Graph *g, const RefCase *c, Tensor **in, int n_in)
     // composites
     if (meta_is_op(c, "mlp")) return run_mlp(g, c, in);
     if (meta_is_op(c, "attention")) return run_attention(g, c, in);
+    // fused ops
+    if (meta_is_op(c, "sdpa")) {
+        if (!meta_int(c, "btHd")) return tensor_attention(g, x, in[1], in[2], meta_int(c, "causal"));
+        // Stored (B, T, H, D): attended through transpose views, as a model does.
+        Tensor *q = tensor_transpose(g, x, 1, 2), *k = tensor_transpose(g, in[1], 1, 2);
+        Tensor *v = tensor_transpose(g, in[2], 1, 2);
+        return tensor_attention(g, q, k, v, meta_int(c, "causal"));
+    }
+    if (meta_is_op(c, "rope")) return tensor_rope(g, x, meta_int(c, "pos0"), meta_float(c, "base"));
     CHECK(0, "case %s: unknown op in \"%s\"", c->name, c->meta);
     return NULL;
 }
@@ -719,6 +739,8 @@ START_TEST(test_reference_norm) { run_family(FAM_NORM); }
 END_TEST
 START_TEST(test_reference_composite) { run_family(FAM_COMPOSITE); }
 END_TEST
+START_TEST(test_reference_fused) { run_family(FAM_FUSED); }
+END_TEST
 START_TEST(test_reference_edge) { run_family(FAM_EDGE); }
 END_TEST
 
@@ -741,6 +763,7 @@ static Suite *reference_suite(void)
         {"embedding", test_reference_embedding},
         {"norm", test_reference_norm},
         {"composite", test_reference_composite},
+        {"fused", test_reference_fused},
         {"edge", test_reference_edge},
     };
     for (size_t i = 0; i < sizeof tcs / sizeof tcs[0]; i++) {
