@@ -15,7 +15,7 @@
 MODE ?= release
 BUILD := build/$(MODE)
 CC ?= cc
-PKGS := openblas check stb jansson zlib
+PKGS := openblas check stb jansson zlib ompi-c
 
 ifeq ($(filter $(MODE),release debug asan),)
 $(error MODE must be release, debug or asan (got '$(MODE)'))
@@ -35,7 +35,8 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS += $(CFLAGS_COMMON) $(CFLAGS_$(MODE)) $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -lm -lpthread
-LDFLAGS += $(LDFLAGS_$(MODE))
+# --as-needed: a program that uses no MPI function does not load libmpi at all.
+LDFLAGS += -Wl,--as-needed $(LDFLAGS_$(MODE))
 
 # Modules, lowest layer last (the static-library link order).
 MODULES := transformer nn datasets core

@@ -7,7 +7,7 @@ set -eu
 # Build and test tools, libraries, and the real data sets (Debian packages, nothing downloaded
 # at run time). Keep in step with README.md.
 PKGS="gcc make pkg-config libopenblas-dev check libsubunit-dev libstb-dev libjansson-dev
-zlib1g-dev gdb valgrind
+zlib1g-dev gdb valgrind openmpi-bin libopenmpi-dev
 dataset-fashion-mnist dict-foldoc dict-jargon dict-devil fortunes wordnet-base"
 
 missing=""
