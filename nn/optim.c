@@ -135,18 +135,19 @@ static void adam_update(const NnOptimConfig *c, ParamState *s, float *p, const f
     const float eps = c->eps;
     const float wd = c->weight_decay;
     const float decay = (float)(1.0 - (double)c->lr * (double)wd); // AdamW's factor
-    float *m = s->buf, *v = s->v;
+    float *restrict m = s->buf, *restrict v = s->v, *restrict pp = p;
+    const float *restrict gg = grad;
+    // Weight decay first, in its own pass, so the main loop has no branch and vectorises
+    // (gcc needs -fno-math-errno, set in the Makefile, to vectorise sqrtf).
+    if (decoupled && wd != 0.0f)
+        for (int64_t i = 0; i < n; i++) pp[i] = pp[i] * decay; // param.mul_(1 - lr * wd)
+    const float cwd = decoupled ? 0.0f : wd; // Adam: grad = grad.add(param, alpha=wd)
     for (int64_t i = 0; i < n; i++) {
-        float g = grad[i];
-        if (decoupled) {
-            if (wd != 0.0f) p[i] = p[i] * decay; // param.mul_(1 - lr * weight_decay)
-        } else if (wd != 0.0f) {
-            g = g + wd * p[i]; // grad = grad.add(param, alpha=weight_decay)
-        }
+        float g = gg[i] + cwd * pp[i];
         m[i] = m[i] * b1 + one_minus_b1 * g;        // exp_avg.mul_(b1).add_(g, alpha=1-b1)
         v[i] = v[i] * b2 + one_minus_b2 * g * g;    // exp_avg_sq.mul_(b2).addcmul_(g, g, 1-b2)
         float denom = sqrtf(v[i]) / bc2_sqrt + eps; // (v.sqrt() / sqrt(bc2)).add_(eps)
-        p[i] = p[i] + neg_step_size * m[i] / denom; // addcdiv_(m, denom, value=-step_size)
+        pp[i] = pp[i] + neg_step_size * m[i] / denom; // addcdiv_(m, denom, value=-step_size)
     }
 }
 
