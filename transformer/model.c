@@ -1,0 +1,505 @@
+/*
+ * model.c: the decoder-only transformer of model.h (GPT-2 and Llama recipes), built from graph
+ * ops, and its safetensors checkpoints.
+ *
+ * Glossary: B = batch, T = time, C = d_model, V = vocab, H = heads, KVH = kv heads,
+ * hd = C / H, F = d_ff, L = n_layer.
+ *
+ * The forward pass makes as few copies as the ops allow:
+ *   - every linear layer is x @ W^T with W^T a transposed view, so sgemm reads W in place;
+ *   - q, k, v (B, T, C) are re-viewed as (B, T, H, hd) and transposed to (B, H, T, hd) without
+ *     a copy: tensor_attention reads strided heads as long as the last dim is contiguous;
+ *   - RoPE (llama) needs its input contiguous with T at dim -2, so q and k are copied once
+ *     there (the rotated output is a new tensor anyway);
+ *   - the attention output (B, H, T, hd) goes back to (B, T, C) through a transpose and a
+ *     reshape, which is the one unavoidable copy per layer.
+ */
+#include "transformer/model.h"
+
+#include "core/err.h"
+#include "nn/init.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------
+// Config
+// ---------------------------------------------------------------------------
+
+const char *tf_arch_name(TfArch arch)
+{
+    return arch == TF_GPT2 ? "gpt2" : arch == TF_LLAMA ? "llama" : "?";
+}
+
+TfConfig tf_config_default(TfArch arch)
+{
+    TfConfig c = {
+        .arch = arch,
+        .vocab = 256,
+        .ctx = 128,
+        .d_model = 128,
+        .n_layer = 4,
+        .n_head = 4,
+        .n_kv_head = 4,
+        .d_ff = arch == TF_GPT2 ? 512 : 344, // llama: about 8/3 C, SwiGLU's parameter match
+        .norm_eps = 1e-5f,
+        .rope_base = 10000.0f,
+        .tie_embeddings = true,
+        .dropout = 0.0f,
+    };
+    return c;
+}
+
+int tf_config_check(const TfConfig *c)
+{
+    if (c->arch != TF_GPT2 && c->arch != TF_LLAMA)
+        return err_set(ERR_INVALID, "config: arch = %d; hint: TF_GPT2 or TF_LLAMA", (int)c->arch);
+    if (c->vocab < 1) return err_set(ERR_INVALID, "config: vocab = %d must be >= 1", c->vocab);
+    if (c->ctx < 1) return err_set(ERR_INVALID, "config: ctx = %d must be >= 1", c->ctx);
+    if (c->n_layer < 1 || c->n_layer > TF_MAX_LAYERS)
+        return err_set(ERR_INVALID, "config: n_layer = %d must be in [1, %d]", c->n_layer,
+                       TF_MAX_LAYERS);
+    if (c->d_model < 1 || c->n_head < 1 || c->d_model % c->n_head != 0)
+        return err_set(ERR_INVALID, "config: n_head = %d must divide d_model = %d", c->n_head,
+                       c->d_model);
+    if ((c->d_model / c->n_head) % 2 != 0 && c->arch == TF_LLAMA)
+        return err_set(ERR_INVALID, "config: head size %d must be even for RoPE; hint: "
+                       "d_model / n_head", c->d_model / c->n_head);
+    if (c->n_kv_head < 1 || c->n_head % c->n_kv_head != 0)
+        return err_set(ERR_INVALID, "config: n_kv_head = %d must divide n_head = %d",
+                       c->n_kv_head, c->n_head);
+    if (c->arch == TF_GPT2 && c->n_kv_head != c->n_head)
+        return err_set(ERR_INVALID, "config: gpt2 has n_kv_head = n_head (%d), got %d",
+                       c->n_head, c->n_kv_head);
+    if (c->arch == TF_GPT2 && !c->tie_embeddings)
+        return err_set(ERR_INVALID, "config: gpt2 always ties its embeddings; hint: set "
+                       "tie_embeddings = true");
+    if (c->d_ff < 1) return err_set(ERR_INVALID, "config: d_ff = %d must be >= 1", c->d_ff);
+    if (!(c->norm_eps > 0.0f) || !isfinite(c->norm_eps))
+        return err_set(ERR_INVALID, "config: norm_eps = %g must be > 0", c->norm_eps);
+    if (c->arch == TF_LLAMA && (!(c->rope_base > 0.0f) || !isfinite(c->rope_base)))
+        return err_set(ERR_INVALID, "config: rope_base = %g must be > 0", c->rope_base);
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
+        return err_set(ERR_INVALID, "config: dropout = %g must be in [0, 1)", c->dropout);
+    return ERR_OK;
+}
+
+// ---------------------------------------------------------------------------
+// Creation
+// ---------------------------------------------------------------------------
+
+static Tensor *add1(NnParams *p, const char *name, int64_t n)
+{
+    return nn_params_add(p, name, 1, (int64_t[]){n});
+}
+
+static Tensor *add2(NnParams *p, const char *name, int64_t rows, int64_t cols)
+{
+    return nn_params_add(p, name, 2, (int64_t[]){rows, cols});
+}
+
+// Registers every tensor of the config, zero-filled, in a fixed order (embeddings, blocks,
+// final norm, head): the order of the checkpoint and of the optimizer's walk.
+static TfModel *model_alloc(const TfConfig *cfg)
+{
+    CHECK(tf_config_check(cfg) == ERR_OK, "tf_model_create: %s; hint: call tf_config_check on "
+          "user input first", err_msg());
+    TfModel *m = xcalloc(1, sizeof *m);
+    m->cfg = *cfg;
+    const int64_t C = cfg->d_model, V = cfg->vocab, F = cfg->d_ff;
+    const int64_t hd = C / cfg->n_head, Cq = cfg->n_head * hd, Ckv = cfg->n_kv_head * hd;
+    const bool gpt2 = cfg->arch == TF_GPT2;
+    NnParams *p = nn_params_create();
+    m->params = p;
+    m->tok_emb = add2(p, "token_embd.weight", V, C);
+    if (gpt2) m->pos_emb = add2(p, "pos_embd.weight", cfg->ctx, C);
+    char nm[NN_NAME_MAX];
+#define NAME(fmt) (snprintf(nm, sizeof nm, "blk.%d." fmt, l), nm)
+    for (int l = 0; l < cfg->n_layer; l++) {
+        TfLayer *y = &m->layer[l];
+        y->attn_norm_w = add1(p, NAME("attn_norm.weight"), C);
+        if (gpt2) y->attn_norm_b = add1(p, NAME("attn_norm.bias"), C);
+        y->wq = add2(p, NAME("attn_q.weight"), Cq, C);
+        if (gpt2) y->bq = add1(p, NAME("attn_q.bias"), Cq);
+        y->wk = add2(p, NAME("attn_k.weight"), Ckv, C);
+        if (gpt2) y->bk = add1(p, NAME("attn_k.bias"), Ckv);
+        y->wv = add2(p, NAME("attn_v.weight"), Ckv, C);
+        if (gpt2) y->bv = add1(p, NAME("attn_v.bias"), Ckv);
+        y->wo = add2(p, NAME("attn_output.weight"), C, Cq);
+        if (gpt2) y->bo = add1(p, NAME("attn_output.bias"), C);
+        y->ffn_norm_w = add1(p, NAME("ffn_norm.weight"), C);
+        if (gpt2) y->ffn_norm_b = add1(p, NAME("ffn_norm.bias"), C);
+        if (!gpt2) y->w_gate = add2(p, NAME("ffn_gate.weight"), F, C);
+        y->w_up = add2(p, NAME("ffn_up.weight"), F, C);
+        if (gpt2) y->b_up = add1(p, NAME("ffn_up.bias"), F);
+        y->w_down = add2(p, NAME("ffn_down.weight"), C, F);
+        if (gpt2) y->b_down = add1(p, NAME("ffn_down.bias"), C);
+    }
+#undef NAME
+    m->norm_w = add1(p, "output_norm.weight", C);
+    if (gpt2) m->norm_b = add1(p, "output_norm.bias", C);
+    if (!cfg->tie_embeddings) m->lm_head = add2(p, "output.weight", V, C);
+    return m;
+}
+
+TfModel *tf_model_create(const TfConfig *cfg, uint64_t seed)
+{
+    TfModel *m = model_alloc(cfg);
+    Rng rng;
+    rng_init(&rng, seed);
+    // GPT-2: every weight N(0, 0.02); the two projections that write into the residual stream
+    // (Wo, Wdown) get 0.02 / sqrt(2L), so the residual's variance stays about constant over
+    // the 2L additions. Norm gains start at 1, biases (already zero) at 0.
+    const float std = 0.02f, std_res = 0.02f / sqrtf(2.0f * (float)cfg->n_layer);
+    nn_init_normal(m->tok_emb, &rng, 0.0f, std);
+    if (m->pos_emb) nn_init_normal(m->pos_emb, &rng, 0.0f, std);
+    for (int l = 0; l < cfg->n_layer; l++) {
+        TfLayer *y = &m->layer[l];
+        tensor_fill(y->attn_norm_w, 1.0f);
+        tensor_fill(y->ffn_norm_w, 1.0f);
+        nn_init_normal(y->wq, &rng, 0.0f, std);
+        nn_init_normal(y->wk, &rng, 0.0f, std);
+        nn_init_normal(y->wv, &rng, 0.0f, std);
+        nn_init_normal(y->wo, &rng, 0.0f, std_res);
+        if (y->w_gate) nn_init_normal(y->w_gate, &rng, 0.0f, std);
+        nn_init_normal(y->w_up, &rng, 0.0f, std);
+        nn_init_normal(y->w_down, &rng, 0.0f, std_res);
+    }
+    tensor_fill(m->norm_w, 1.0f);
+    if (m->lm_head) nn_init_normal(m->lm_head, &rng, 0.0f, std);
+    return m;
+}
+
+void tf_model_free(TfModel *m)
+{
+    if (!m) return;
+    nn_params_free(m->params);
+    free(m);
+}
+
+// ---------------------------------------------------------------------------
+// Forward
+// ---------------------------------------------------------------------------
+
+// y = x W^T (+ b) for x (B, T, in), W (out, in): one sgemm with W read transposed in place.
+static Tensor *linear(Graph *g, Tensor *x, Tensor *w, Tensor *b)
+{
+    Tensor *y = tensor_matmul(g, x, tensor_transpose(g, w, 0, 1));
+    return b ? tensor_add(g, y, b) : y;
+}
+
+static Tensor *norm(Graph *g, const TfModel *m, Tensor *x, Tensor *w, Tensor *b)
+{
+    if (m->cfg.arch == TF_GPT2) return tensor_layernorm(g, x, w, b, m->cfg.norm_eps);
+    return tensor_rmsnorm(g, x, w, m->cfg.norm_eps);
+}
+
+// (B, T, heads * hd) -> (B, heads, T, hd): a reshape and a transpose, both views.
+static Tensor *split_heads(Graph *g, Tensor *x, int64_t heads)
+{
+    int64_t B = x->shape[0], T = x->shape[1], hd = x->shape[2] / heads;
+    Tensor *r = tensor_reshape(g, x, 4, (int64_t[]){B, T, heads, hd});
+    return tensor_transpose(g, r, 1, 2);
+}
+
+static Tensor *attention(Graph *g, const TfModel *m, const TfLayer *y, Tensor *x)
+{
+    const TfConfig *c = &m->cfg;
+    int64_t B = x->shape[0], T = x->shape[1];
+    Tensor *q = split_heads(g, linear(g, x, y->wq, y->bq), c->n_head);     // (B, H, T, hd)
+    Tensor *k = split_heads(g, linear(g, x, y->wk, y->bk), c->n_kv_head);  // (B, KVH, T, hd)
+    Tensor *v = split_heads(g, linear(g, x, y->wv, y->bv), c->n_kv_head);  // (B, KVH, T, hd)
+    if (c->arch == TF_LLAMA) {
+        // Positions are the index along dim -2 (T), from 0.
+        q = tensor_rope(g, q, 0, c->rope_base);
+        k = tensor_rope(g, k, 0, c->rope_base);
+    }
+    Tensor *o = tensor_attention(g, q, k, v, true);                          // (B, H, T, hd)
+    o = tensor_reshape(g, tensor_transpose(g, o, 1, 2), 3,
+                       (int64_t[]){B, T, (int64_t)c->n_head * (c->d_model / c->n_head)});
+    return linear(g, o, y->wo, y->bo);                                       // (B, T, C)
+}
+
+static Tensor *mlp(Graph *g, const TfModel *m, const TfLayer *y, Tensor *x)
+{
+    Tensor *h;
+    if (m->cfg.arch == TF_GPT2) {
+        h = tensor_gelu(g, linear(g, x, y->w_up, y->b_up));
+    } else {
+        // SwiGLU: silu(x Wgate^T) * (x Wup^T).
+        h = tensor_mul(g, tensor_silu(g, linear(g, x, y->w_gate, NULL)),
+                       linear(g, x, y->w_up, NULL));
+    }
+    return linear(g, h, y->w_down, y->b_down);
+}
+
+static Tensor *dropout(Graph *g, const TfModel *m, Tensor *x, bool train, Rng *rng)
+{
+    if (!train || m->cfg.dropout == 0.0f) return x;
+    CHECK(rng, "tf_model_forward: dropout %g in training needs an rng", m->cfg.dropout);
+    return tensor_dropout(g, x, m->cfg.dropout, rng);
+}
+
+Tensor *tf_model_forward(Graph *g, TfModel *m, Tensor *tokens, bool train, Rng *rng)
+{
+    const TfConfig *c = &m->cfg;
+    CHECK(tokens->dtype == DT_I32 && tokens->ndim == 2, "tf_model_forward: tokens must be "
+          "int32 (B, T)");
+    int64_t T = tokens->shape[1];
+    CHECK(T >= 1 && T <= c->ctx, "tf_model_forward: T = %lld must be in [1, ctx = %d]",
+          (long long)T, c->ctx);
+    Tensor *x = tensor_embedding(g, m->tok_emb, tokens); // (B, T, C)
+    if (m->pos_emb) {
+        // The first T rows of the positions table, broadcast over the batch.
+        x = tensor_add(g, x, tensor_slice(g, m->pos_emb, 0, 0, T));
+    }
+    x = dropout(g, m, x, train, rng);
+    for (int l = 0; l < c->n_layer; l++) {
+        const TfLayer *y = &m->layer[l];
+        Tensor *a = attention(g, m, y, norm(g, m, x, y->attn_norm_w, y->attn_norm_b));
+        x = tensor_add(g, x, dropout(g, m, a, train, rng));
+        Tensor *f = mlp(g, m, y, norm(g, m, x, y->ffn_norm_w, y->ffn_norm_b));
+        x = tensor_add(g, x, dropout(g, m, f, train, rng));
+    }
+    x = norm(g, m, x, m->norm_w, m->norm_b);
+    Tensor *head = m->lm_head ? m->lm_head : m->tok_emb;
+    return tensor_matmul(g, x, tensor_transpose(g, head, 0, 1)); // (B, T, V)
+}
+
+Tensor *tf_model_loss(Graph *g, TfModel *m, Tensor *tokens, Tensor *targets, bool train,
+                      Rng *rng)
+{
+    CHECK(targets->dtype == DT_I32 && tensor_same_shape(tokens, targets),
+          "tf_model_loss: targets must be int32 with the shape of tokens");
+    Tensor *logits = tf_model_forward(g, m, tokens, train, rng);
+    int64_t V = m->cfg.vocab;
+    Tensor *flat = tensor_reshape(g, logits, 2, (int64_t[]){-1, V});       // (B*T, V), a view
+    Tensor *tflat = tensor_reshape(g, targets, 1, (int64_t[]){-1});        // (B*T,)
+    return tensor_cross_entropy(g, flat, tflat, -1);
+}
+
+// ---------------------------------------------------------------------------
+// Checkpoints
+// ---------------------------------------------------------------------------
+
+#define META_FORMAT "engine-tf-model"
+#define META_VERSION "1"
+#define N_CFG_META 14 // pairs written by config_meta
+
+// The config as (key, value) string pairs into kv (2 * N_CFG_META pointers into buf).
+static void config_meta(const TfConfig *c, char buf[N_CFG_META][32], const char **kv)
+{
+    const char *keys[N_CFG_META] = {"format", "version", "arch", "vocab", "ctx", "d_model",
+                                    "n_layer", "n_head", "n_kv_head", "d_ff", "norm_eps",
+                                    "rope_base", "tie_embeddings", "dropout"};
+    snprintf(buf[0], 32, "%s", META_FORMAT);
+    snprintf(buf[1], 32, "%s", META_VERSION);
+    snprintf(buf[2], 32, "%s", tf_arch_name(c->arch));
+    snprintf(buf[3], 32, "%d", c->vocab);
+    snprintf(buf[4], 32, "%d", c->ctx);
+    snprintf(buf[5], 32, "%d", c->d_model);
+    snprintf(buf[6], 32, "%d", c->n_layer);
+    snprintf(buf[7], 32, "%d", c->n_head);
+    snprintf(buf[8], 32, "%d", c->n_kv_head);
+    snprintf(buf[9], 32, "%d", c->d_ff);
+    // %.9g round-trips every float exactly.
+    snprintf(buf[10], 32, "%.9g", (double)c->norm_eps);
+    snprintf(buf[11], 32, "%.9g", (double)c->rope_base);
+    snprintf(buf[12], 32, "%s", c->tie_embeddings ? "true" : "false");
+    snprintf(buf[13], 32, "%.9g", (double)c->dropout);
+    for (int i = 0; i < N_CFG_META; i++) {
+        kv[2 * i] = keys[i];
+        kv[2 * i + 1] = buf[i];
+    }
+}
+
+int tf_model_save_ext(const TfModel *m, const char *path, const StEntry *extra, int n_extra,
+                      const char *const *extra_meta, int n_extra_meta)
+{
+    CHECK(n_extra >= 0 && n_extra_meta >= 0, "tf_model_save_ext: negative counts");
+    int n_p = nn_params_count(m->params);
+    StEntry *e = xmalloc((size_t)(n_p + n_extra + 1) * sizeof *e);
+    for (int i = 0; i < n_p; i++) {
+        const NnParam *p = nn_params_at(m->params, i);
+        e[i] = (StEntry){.name = p->name, .t = p->t};
+    }
+    for (int i = 0; i < n_extra; i++) {
+        CHECK(strncmp(extra[i].name, TF_EXTRA_PREFIX, strlen(TF_EXTRA_PREFIX)) == 0,
+              "tf_model_save_ext: extra tensor '%s' must start with '" TF_EXTRA_PREFIX "'",
+              extra[i].name);
+        e[n_p + i] = extra[i];
+    }
+    char buf[N_CFG_META][32];
+    const char **kv = xmalloc((size_t)(2 * (N_CFG_META + n_extra_meta)) * sizeof *kv);
+    config_meta(&m->cfg, buf, kv);
+    for (int i = 0; i < 2 * n_extra_meta; i++) kv[2 * N_CFG_META + i] = extra_meta[i];
+    int rc = st_save(path, e, n_p + n_extra, kv, N_CFG_META + n_extra_meta);
+    free(kv);
+    free(e);
+    return rc;
+}
+
+int tf_model_save(const TfModel *m, const char *path)
+{
+    return tf_model_save_ext(m, path, NULL, 0, NULL, 0);
+}
+
+static int meta_str(const StFile *f, const char *key, const char **out)
+{
+    *out = st_meta(f, key);
+    if (!*out)
+        return err_set(ERR_FORMAT, "%s: metadata key '%s' is missing; hint: was this file "
+                       "written by tf_model_save?", st_path(f), key);
+    return ERR_OK;
+}
+
+static int meta_int(const StFile *f, const char *key, int *out)
+{
+    const char *s;
+    int rc = meta_str(f, key, &s);
+    if (rc != ERR_OK) return rc;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > 1000000000L)
+        return err_set(ERR_FORMAT, "%s: metadata '%s' = \"%s\" is not an integer in "
+                       "[0, 1e9]; hint: the config values are decimal strings", st_path(f), key,
+                       s);
+    *out = (int)v;
+    return ERR_OK;
+}
+
+static int meta_float(const StFile *f, const char *key, float *out)
+{
+    const char *s;
+    int rc = meta_str(f, key, &s);
+    if (rc != ERR_OK) return rc;
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || !isfinite(v))
+        return err_set(ERR_FORMAT, "%s: metadata '%s' = \"%s\" is not a finite number",
+                       st_path(f), key, s);
+    *out = v;
+    return ERR_OK;
+}
+
+int tf_config_from_meta(const StFile *f, TfConfig *out)
+{
+    const char *path = st_path(f), *s;
+    int rc;
+    if ((rc = meta_str(f, "format", &s)) != ERR_OK) return rc;
+    if (strcmp(s, META_FORMAT) != 0)
+        return err_set(ERR_FORMAT, "%s: metadata 'format' = \"%s\", expected \"" META_FORMAT
+                       "\"; hint: this is not a transformer checkpoint", path, s);
+    if ((rc = meta_str(f, "version", &s)) != ERR_OK) return rc;
+    if (strcmp(s, META_VERSION) != 0)
+        return err_set(ERR_FORMAT, "%s: metadata 'version' = \"%s\", this build reads \""
+                       META_VERSION "\"", path, s);
+    TfConfig c = {0};
+    if ((rc = meta_str(f, "arch", &s)) != ERR_OK) return rc;
+    if (strcmp(s, "gpt2") == 0) {
+        c.arch = TF_GPT2;
+    } else if (strcmp(s, "llama") == 0) {
+        c.arch = TF_LLAMA;
+    } else {
+        return err_set(ERR_FORMAT, "%s: metadata 'arch' = \"%s\"; hint: \"gpt2\" or \"llama\"",
+                       path, s);
+    }
+    if ((rc = meta_int(f, "vocab", &c.vocab)) != ERR_OK) return rc;
+    if ((rc = meta_int(f, "ctx", &c.ctx)) != ERR_OK) return rc;
+    if ((rc = meta_int(f, "d_model", &c.d_model)) != ERR_OK) return rc;
+    if ((rc = meta_int(f, "n_layer", &c.n_layer)) != ERR_OK) return rc;
+    if ((rc = meta_int(f, "n_head", &c.n_head)) != ERR_OK) return rc;
+    if ((rc = meta_int(f, "n_kv_head", &c.n_kv_head)) != ERR_OK) return rc;
+    if ((rc = meta_int(f, "d_ff", &c.d_ff)) != ERR_OK) return rc;
+    if ((rc = meta_float(f, "norm_eps", &c.norm_eps)) != ERR_OK) return rc;
+    if ((rc = meta_float(f, "rope_base", &c.rope_base)) != ERR_OK) return rc;
+    if ((rc = meta_float(f, "dropout", &c.dropout)) != ERR_OK) return rc;
+    if ((rc = meta_str(f, "tie_embeddings", &s)) != ERR_OK) return rc;
+    if (strcmp(s, "true") == 0) {
+        c.tie_embeddings = true;
+    } else if (strcmp(s, "false") == 0) {
+        c.tie_embeddings = false;
+    } else {
+        return err_set(ERR_FORMAT, "%s: metadata 'tie_embeddings' = \"%s\"; hint: \"true\" or "
+                       "\"false\"", path, s);
+    }
+    if ((rc = tf_config_check(&c)) != ERR_OK)
+        return err_set(rc, "%s: %s", path, err_msg());
+    *out = c;
+    return ERR_OK;
+}
+
+// Every model tensor present with its shape, and no tensor the model lacks (except the
+// trainer's TF_EXTRA_PREFIX state): so a tied/untied or gpt2/llama mix-up is named.
+static int check_tensors(const StFile *f, const TfModel *m)
+{
+    const char *path = st_path(f);
+    int n_p = nn_params_count(m->params);
+    for (int i = 0; i < n_p; i++) {
+        const NnParam *p = nn_params_at(m->params, i);
+        int ndim;
+        int64_t sh[ST_MAX_DIMS];
+        if (st_info(f, p->name, &ndim, sh, NULL) != ERR_OK)
+            return err_set(ERR_NOTFOUND, "%s: weight '%s' is missing (%s, %d layers); hint: "
+                           "the file is cut or was written by another model", path, p->name,
+                           tf_arch_name(m->cfg.arch), m->cfg.n_layer);
+        bool same = ndim == p->t->ndim;
+        for (int k = 0; same && k < ndim; k++) same = sh[k] == p->t->shape[k];
+        if (!same) {
+            char got[96] = "(", want[96] = "(";
+            for (int k = 0; k < ndim; k++)
+                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", k ? ", " : "",
+                         (long long)sh[k]);
+            for (int k = 0; k < p->t->ndim; k++)
+                snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld",
+                         k ? ", " : "", (long long)p->t->shape[k]);
+            strncat(got, ")", sizeof got - strlen(got) - 1);
+            strncat(want, ")", sizeof want - strlen(want) - 1);
+            return err_set(ERR_SHAPE, "%s: weight '%s' has shape %s, the config in the metadata "
+                           "asks for %s; hint: the metadata and the tensors disagree", path,
+                           p->name, got, want);
+        }
+    }
+    for (int i = 0; i < st_count(f); i++) {
+        const char *name = st_name(f, i);
+        if (strncmp(name, TF_EXTRA_PREFIX, strlen(TF_EXTRA_PREFIX)) == 0) continue;
+        if (!nn_params_get(m->params, name))
+            return err_set(ERR_FORMAT, "%s: tensor '%s' is not part of a %s model with "
+                           "tie_embeddings = %s; hint: the metadata and the tensors disagree",
+                           path, name, tf_arch_name(m->cfg.arch),
+                           m->cfg.tie_embeddings ? "true" : "false");
+    }
+    return ERR_OK;
+}
+
+int tf_model_load(const char *path, TfModel **out)
+{
+    *out = NULL;
+    StFile *f;
+    int rc = st_open(path, &f);
+    if (rc != ERR_OK) return rc;
+    TfConfig c;
+    rc = tf_config_from_meta(f, &c);
+    TfModel *m = NULL;
+    if (rc == ERR_OK) {
+        m = model_alloc(&c);
+        rc = check_tensors(f, m);
+    }
+    int n_p = m ? nn_params_count(m->params) : 0;
+    for (int i = 0; i < n_p && rc == ERR_OK; i++) {
+        const NnParam *p = nn_params_at(m->params, i);
+        rc = st_read_into(f, p->name, p->t);
+    }
+    st_close(f);
+    if (rc != ERR_OK) {
+        tf_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return ERR_OK;
+}
