@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const op_names[OP_COUNT] = {
     [OP_NONE] = "leaf",
@@ -59,6 +60,8 @@ _Static_assert(sizeof op_names / sizeof op_names[0] == OP_COUNT, "one name per o
 
 const char *op_name(OpKind op) { return op >= 0 && op < OP_COUNT ? op_names[op] : "?"; }
 
+static void prof_close(Graph *g);
+
 // ---------------------------------------------------------------------------
 // Graph lifetime
 // ---------------------------------------------------------------------------
@@ -74,12 +77,14 @@ Graph *graph_create(size_t scratch_bytes)
 void graph_free(Graph *g)
 {
     if (!g) return;
+    free(g->prof);
     arena_free(g->arena);
     free(g);
 }
 
 void graph_reset(Graph *g)
 {
+    prof_close(g);
     arena_reset(g->arena);
     g->last = NULL;
     g->n_nodes = 0;
@@ -100,8 +105,95 @@ int graph_node_count(const Graph *g) { return g->n_nodes; }
 // Making nodes
 // ---------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------
+// Profiling
+// ---------------------------------------------------------------------------
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// Multiply-adds x 2 of the products in a node (forward); backward does twice that.
+static double node_flop(const Tensor *t)
+{
+    if (t->op == OP_MATMUL) {
+        const Tensor *a = t->src[0];
+        double k = (double)a->shape[a->ndim - 1];
+        return 2.0 * (double)tensor_numel(t) * k;
+    }
+    if (t->op == OP_ATTENTION) { // Q K^T and P V: 2 x (2 T T D) per (b, h)
+        double T = (double)t->shape[2];
+        return 4.0 * (double)tensor_numel(t) * T;
+    }
+    return 0.0;
+}
+
+// Closes the forward interval of the newest node: its kernel ran since it was made.
+static void prof_close(Graph *g)
+{
+    if (!g->prof) return;
+    double t = now_s();
+    if (!g->last) { // nothing ran since the last reset or backward: just restart the clock
+        g->prof_t0 = t;
+        return;
+    }
+    OpProfile *p = &g->prof[g->last->op];
+    p->fwd_s += t - g->prof_t0;
+    p->fwd_flop += node_flop(g->last);
+    g->prof_t0 = t;
+}
+
+void graph_profile_enable(Graph *g, bool on)
+{
+    free(g->prof);
+    g->prof = on ? xcalloc(OP_COUNT, sizeof(OpProfile)) : NULL;
+    g->prof_t0 = now_s();
+}
+
+void graph_profile_report(const Graph *g, FILE *f)
+{
+    if (!g->prof) {
+        fprintf(f, "profile: off (graph_profile_enable)\n");
+        return;
+    }
+    double total = 0.0;
+    for (int k = 0; k < OP_COUNT; k++) total += g->prof[k].fwd_s + g->prof[k].bwd_s;
+    fprintf(f, "%-14s %8s %10s %10s %7s %9s\n", "op", "calls", "fwd ms", "bwd ms", "share",
+            "GFLOP/s");
+    // Largest share first: a selection over the few op kinds is plenty.
+    bool done[OP_COUNT] = {false};
+    for (;;) {
+        int best = -1;
+        for (int k = 0; k < OP_COUNT; k++)
+            if (!done[k] && g->prof[k].calls &&
+                (best < 0 || g->prof[k].fwd_s + g->prof[k].bwd_s >
+                                 g->prof[best].fwd_s + g->prof[best].bwd_s))
+                best = k;
+        if (best < 0) break;
+        done[best] = true;
+        const OpProfile *p = &g->prof[best];
+        double s = p->fwd_s + p->bwd_s, flop = p->fwd_flop + p->bwd_flop;
+        fprintf(f, "%-14s %8lld %10.2f %10.2f %6.1f%%", op_name((OpKind)best),
+                (long long)p->calls, 1e3 * p->fwd_s, 1e3 * p->bwd_s,
+                total > 0 ? 100.0 * s / total : 0.0);
+        if (flop > 0 && s > 0)
+            fprintf(f, " %9.1f\n", flop / s * 1e-9);
+        else
+            fprintf(f, " %9s\n", "-");
+    }
+    fprintf(f, "%-14s %8s %10.2f ms in all\n", "total", "", 1e3 * total);
+}
+
+// ---------------------------------------------------------------------------
+// Node allocation
+// ---------------------------------------------------------------------------
+
 static Tensor *node_alloc(Graph *g, OpKind op, Tensor **src, int n_src)
 {
+    prof_close(g);
     Tensor *t = arena_calloc(g->arena, sizeof *t);
     t->op = op;
     t->n_src = n_src;
@@ -122,6 +214,7 @@ static Tensor *node_alloc(Graph *g, OpKind op, Tensor **src, int n_src)
     t->name[5 + nd] = '\0';
     t->prev = g->last;
     g->last = t;
+    if (g->prof) g->prof[op].calls++;
     return t;
 }
 
@@ -288,8 +381,17 @@ void graph_backward_with(Graph *g, Tensor *out, const float *dout)
             }
         }
     }
-    for (Tensor *t = g->last; t; t = t->prev)
-        if (t->requires_grad && t->grad) graph_backward_node(g, t);
+    prof_close(g);
+    for (Tensor *t = g->last; t; t = t->prev) {
+        if (!t->requires_grad || !t->grad) continue;
+        double t0 = g->prof ? now_s() : 0.0;
+        graph_backward_node(g, t);
+        if (g->prof) {
+            g->prof[t->op].bwd_s += now_s() - t0;
+            g->prof[t->op].bwd_flop += 2.0 * node_flop(t);
+        }
+    }
+    if (g->prof) g->prof_t0 = now_s();
 }
 
 void graph_backward(Graph *g, Tensor *loss)

@@ -189,6 +189,13 @@ void graph_dump(const Graph *g, FILE *f);
 // The op's printable name ("matmul", "softmax", ...).
 const char *op_name(OpKind op);
 
+// Per-op profiling. While on, each node's forward time (from its creation to the next node's,
+// which is when its kernel runs) and backward time are added up per op kind, with the FLOPs of
+// matmul and attention. graph_profile_report prints a table: op, calls, forward and backward
+// ms, share of the total, achieved GFLOP/s. Counts survive graph_reset; enabling clears them.
+void graph_profile_enable(Graph *g, bool on);
+void graph_profile_report(const Graph *g, FILE *f);
+
 // ---------------------------------------------------------------------------
 // Creating tensors and parameters
 // ---------------------------------------------------------------------------

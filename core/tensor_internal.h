@@ -10,11 +10,20 @@
 
 #include "tensor.h"
 
+// Per-op time and work, accumulated while profiling is on (graph_profile_*).
+typedef struct {
+    double fwd_s, bwd_s;     // seconds
+    double fwd_flop, bwd_flop; // floating-point operations (matmul and attention only)
+    int64_t calls;
+} OpProfile;
+
 struct Graph {
     Arena *arena;    // scratch: nodes, op outputs, saved buffers, activation grads
     Tensor *last;    // the newest node; node->prev walks back in creation order
     int n_nodes;     // nodes since the last reset
     bool grad_enabled;
+    OpProfile *prof; // NULL unless profiling (then OP_COUNT entries, malloc'd)
+    double prof_t0;  // when the newest node was made (its forward runs until the next one)
 };
 
 // A new op output in g's arena: contiguous, data allocated (uninitialised), sources recorded,

@@ -361,6 +361,42 @@ START_TEST(test_tensor_dropout_seeded)
 }
 END_TEST
 
+START_TEST(test_graph_profile_counts_ops)
+{
+    Arena *params = arena_create(0);
+    Graph *g = graph_create(0);
+    Tensor *W = tensor_param(params, 2, SHAPE(64, 64));
+    graph_profile_enable(g, true);
+    for (int step = 0; step < 3; step++) {
+        Tensor *x = tensor_zeros(graph_arena(g), 2, SHAPE(32, 64));
+        Tensor *y = tensor_tanh(g, tensor_matmul(g, x, tensor_transpose(g, W, 0, 1)));
+        graph_backward(g, tensor_sum_all(g, y));
+        graph_reset(g);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/profile.txt", test_tmpdir());
+    FILE *f = fopen(path, "w+");
+    graph_profile_report(g, f);
+    rewind(f);
+    char buf[4096] = {0};
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    ck_assert_uint_gt(n, 0);
+    // 3 steps: 3 matmuls, 3 tanh, 3 transposes; matmul reports a GFLOP/s figure.
+    long calls = 0;
+    double fwd = 0, bwd = 0, share = 0, gflops = 0;
+    const char *m = strstr(buf, "\nmatmul");
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(sscanf(m, " matmul %ld %lf %lf %lf%% %lf", &calls, &fwd, &bwd, &share, &gflops),
+                     5);
+    ck_assert_int_eq(calls, 3);
+    ck_assert(fwd > 0 && bwd > 0 && gflops > 0);
+    ck_assert_ptr_nonnull(strstr(buf, "tanh"));
+    graph_free(g);
+    arena_free(params);
+}
+END_TEST
+
 START_TEST(test_arena_reset_keeps_one_block)
 {
     Arena *a = arena_create(1024);
@@ -416,6 +452,7 @@ static Suite *tensor_suite(void)
     tcase_add_test(tc, test_tensor_edge_cases);
     tcase_add_test(tc, test_tensor_dropout_seeded);
     tcase_add_test(tc, test_arena_reset_keeps_one_block);
+    tcase_add_test(tc, test_graph_profile_counts_ops);
     suite_add_tcase(s, tc);
     // Aborting tests need Check's fork mode; with CK_FORK=no they are skipped by Check itself.
     TCase *tk = tcase_create("checks");
