@@ -68,6 +68,8 @@ LAB_DIRS := $(patsubst %/main.c,%,$(wildcard labs/week*/main.c))
 LAB_BIN := $(patsubst labs/%,$(BUILD)/labs/%,$(LAB_DIRS))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst %.c,$(BUILD)/%,$(BENCH_SRC))
+# Helpers shared by the benchmarks (bench/common/*.c): linked into each one, never programs.
+BENCH_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/common/*.c))
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL_BIN := $(patsubst %.c,$(BUILD)/%,$(TOOL_SRC))
 
@@ -90,9 +92,9 @@ $(BUILD)/labs/%: $$(call lab_objs,$$*) $(LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(LIBS) $(LDLIBS) -o $@
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBS)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_UTIL_OBJ) $(LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $< $(LIBS) $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $< $(BENCH_UTIL_OBJ) $(LIBS) $(LDLIBS) -o $@
 
 $(BUILD)/tools/%: $(BUILD)/obj/tools/%.o $(LIBS)
 	@mkdir -p $(@D)
@@ -136,4 +138,6 @@ format:
 clean:
 	rm -rf build handout
 
--include $(ALL_OBJ:.o=.d) $(patsubst %,$(BUILD)/obj/%.d,$(basename $(TEST_SRC) $(BENCH_SRC) $(TOOL_SRC)))
+-include $(ALL_OBJ:.o=.d) $(BENCH_UTIL_OBJ:.o=.d) $(TEST_UTIL_OBJ:.o=.d) \
+    $(patsubst %,$(BUILD)/obj/%.d,$(basename $(TEST_SRC) $(BENCH_SRC) $(TOOL_SRC))) \
+    $(patsubst %.c,$(BUILD)/obj/%.d,$(wildcard labs/*/*.c))

@@ -37,6 +37,7 @@
  *
  * Glossary: M, K, N = rows, inner, columns of a product; batch = independent products.
  */
+#include "bench/common/bench_util.h"
 #include "core/arena.h"
 #include "core/err.h"
 #include "core/rng.h"
@@ -67,13 +68,6 @@ typedef struct {
     int max_samples; // and at most this many
 } Timing;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 // Seconds of CPU time the whole machine has spent busy (all cores, including time stolen by
 // the hypervisor) since boot, from /proc/stat; -1 when it cannot be read.
 static double machine_busy_s(void)
@@ -95,18 +89,6 @@ static double process_cpu_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // ---------------------------------------------------------------------------
@@ -228,9 +210,9 @@ static Pair measure_pair(const Timing *tm, RunFn run, void *ctx)
     double per[2];
     for (int w = 0; w < 2; w++) {
         run(ctx, w, 1);
-        double t0 = now_s();
+        double t0 = bench_now();
         run(ctx, w, 1);
-        per[w] = now_s() - t0;
+        per[w] = bench_now() - t0;
     }
     double slow = per[0] > per[1] ? per[0] : per[1];
     int64_t inner = slow > 0 ? (int64_t)(tm->sample_s / slow) : 1;
@@ -244,9 +226,9 @@ static Pair measure_pair(const Timing *tm, RunFn run, void *ctx)
            (n < tm->min_samples || spent[0] < tm->budget_s || spent[1] < tm->budget_s)) {
         for (int k = 0; k < 2; k++) {
             int w = (n + k) % 2; // alternate which side goes first
-            double t0 = now_s();
+            double t0 = bench_now();
             run(ctx, w, inner);
-            double dt = now_s() - t0;
+            double dt = bench_now() - t0;
             spent[w] += dt;
             v[w][n] = dt / (double)inner;
         }
@@ -255,10 +237,10 @@ static Pair measure_pair(const Timing *tm, RunFn run, void *ctx)
         ratio[n] = v[0][n] / v[1][n];
         n++;
     }
-    Pair p = {.samples = n, .med_ratio = median(ratio, n)};
+    Pair p = {.samples = n, .med_ratio = bench_median(ratio, n)};
     free(ratio);
     for (int w = 0; w < 2; w++) {
-        p.med_s[w] = median(v[w], n); // sorts v[w]
+        p.med_s[w] = bench_median(v[w], n); // sorts v[w]
         p.min_s[w] = v[w][0];
         free(v[w]);
     }
@@ -371,7 +353,7 @@ static void chain_engine(Chain *ch)
         ch->t_fwd = xrealloc(ch->t_fwd, sizeof(double) * (size_t)ch->cap_calls);
         ch->t_bwd = xrealloc(ch->t_bwd, sizeof(double) * (size_t)ch->cap_calls);
     }
-    double t0 = now_s();
+    double t0 = bench_now();
     Tensor *y = ch->x;
     for (int i = 0; i < CHAIN_OPS; i++) {
         switch (i % 3) {
@@ -381,10 +363,10 @@ static void chain_engine(Chain *ch)
         }
     }
     Tensor *loss = tensor_sum_all(ch->g, y);
-    double t1 = now_s();
+    double t1 = bench_now();
     graph_backward(ch->g, loss);
     ch->t_fwd[ch->n_calls] = t1 - t0;
-    ch->t_bwd[ch->n_calls++] = now_s() - t1;
+    ch->t_bwd[ch->n_calls++] = bench_now() - t1;
 }
 
 // The same math with nothing around it: keep every activation (tanh's backward needs its
@@ -473,8 +455,8 @@ static bool chain_measure(int64_t numel, const Timing *tm, Rng *rng, ChainResult
         .numel = numel,
         .plain_ns = p.med_s[0] * 1e9 / CHAIN_OPS,
         .engine_ns = p.med_s[1] * 1e9 / CHAIN_OPS,
-        .fwd_ns = median(ch.t_fwd, (int)ch.n_calls) * 1e9 / CHAIN_OPS,
-        .bwd_ns = median(ch.t_bwd, (int)ch.n_calls) * 1e9 / CHAIN_OPS,
+        .fwd_ns = bench_median(ch.t_fwd, (int)ch.n_calls) * 1e9 / CHAIN_OPS,
+        .bwd_ns = bench_median(ch.t_bwd, (int)ch.n_calls) * 1e9 / CHAIN_OPS,
         .samples = p.samples,
     };
     free(ch.t_fwd);
@@ -680,8 +662,7 @@ int main(int argc, char **argv)
         }
     }
 
-    const char *core = openblas_get_corename();
-    core = core ? core : "?";
+    const char *core = bench_blas_corename();
     int threads = openblas_get_num_threads();
     const char *env_threads = getenv("OPENBLAS_NUM_THREADS");
     const char *env_core = getenv("OPENBLAS_CORETYPE");
@@ -690,13 +671,13 @@ int main(int argc, char **argv)
            core, env_core ? env_core : "unset", threads, env_threads ? env_threads : "unset",
            openblas_get_num_procs(), tm.budget_s, quick ? " (--quick)" : "");
 
-    double t_start = now_s(), busy_start = machine_busy_s(), cpu_start = process_cpu_s();
+    double t_start = bench_now(), busy_start = machine_busy_s(), cpu_start = process_cpu_s();
     Results res = {.ok = true};
     Rng rng;
     rng_init(&rng, 1234);
     matmul_table(&tm, only, &rng, &res);
     chain_table(&tm, only, &rng, &res);
-    double elapsed = now_s() - t_start;
+    double elapsed = bench_now() - t_start;
     // CPU time the machine spent busy that was not ours: other processes (or the hypervisor)
     // competed for the cores, in cores on average over the run.
     double others = (machine_busy_s() - busy_start - (process_cpu_s() - cpu_start)) / elapsed;

@@ -18,6 +18,7 @@
  *
  * Output: the table, then one line `BENCH {"bench":"generate",...}` with every figure.
  */
+#include "bench/common/bench_util.h"
 #include "core/cli.h"
 #include "transformer/generate.h"
 #include "transformer/model.h"
@@ -29,8 +30,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #define GOAL 2.0
 #define N_CFG 2
@@ -47,13 +46,6 @@ static const BenchCfg cfgs[N_CFG] = {
     {"small", 6, 6, 384, 1536, 256},
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 // Best tokens/s of `reps` greedy generations (after one untimed).
 static double measure(TfInfer *s, const int32_t *prompt, int new_tokens, int reps)
 {
@@ -63,9 +55,9 @@ static double measure(TfInfer *s, const int32_t *prompt, int new_tokens, int rep
     int n = 0;
     double best = INFINITY;
     for (int r = -1; r < reps; r++) {
-        double t0 = now_s();
+        double t0 = bench_now();
         int rc = tf_generate(s, prompt, PROMPT, new_tokens, &sc, NULL, NULL, 0, out, &n);
-        double dt = now_s() - t0;
+        double dt = bench_now() - t0;
         if (rc != ERR_OK || n != new_tokens) {
             fprintf(stderr, "bench_generate: generated %d of %d tokens (%s)\n", n, new_tokens,
                     err_msg());
@@ -87,49 +79,37 @@ typedef struct {
     char omp[32];
 } Peer;
 
-static Peer run_peer(const char *script, bool quick, int new_tokens, int reps)
+// No peer figures yet: every tokens/s is NAN.
+static Peer peer_none(void)
 {
     Peer pr = {.ok = false};
     for (int c = 0; c < N_CFG; c++)
         for (int t = 0; t < N_THR; t++) pr.tps[c][t] = NAN;
-    const char *wp = getenv("OMP_WAIT_POLICY");
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd,
-             "OMP_WAIT_POLICY=%.32s /usr/bin/python3 '%.1000s' --threads 1,2 --new %d --reps %d%s",
-             wp && *wp ? wp : "PASSIVE", script, new_tokens, reps, quick ? " --quick" : "");
-    printf("peer: %s\n", cmd);
-    fflush(stdout);
-    FILE *f = popen(cmd, "r");
-    if (!f) return pr;
-    char line[4096];
-    while (fgets(line, sizeof line, f)) {
-        fputs(line, stdout);
-        if (strncmp(line, "PEER {", 6) != 0) continue;
-        json_t *o = json_loads(line + 5, 0, NULL);
-        if (!o) continue;
-        pr.ok = true;
-        json_t *tps = json_object_get(o, "tokens_per_s");
-        for (int c = 0; c < N_CFG; c++)
-            for (int t = 0; t < N_THR; t++) {
-                char key[16];
-                snprintf(key, sizeof key, "%d", t + 1);
-                json_t *v = json_object_get(json_object_get(tps, cfgs[c].name), key);
-                pr.tps[c][t] = json_is_number(v) ? json_number_value(v) : NAN;
-            }
-        json_t *w = json_object_get(o, "omp_wait_policy");
-        snprintf(pr.omp, sizeof pr.omp, "%s", json_is_string(w) ? json_string_value(w) : "?");
-        json_decref(o);
-    }
-    int rc = pclose(f);
-    if (rc != 0) fprintf(stderr, "bench_generate: the peer exited with status %d\n", rc);
     return pr;
 }
 
-static const char *jd(double v, char *buf) // a JSON number or null
+// Runs the peer script (bench_run_peer echoes its output) and reads its PEER line, whose
+// "tokens_per_s" maps each model name to {"1": tokens/s at 1 thread, "2": at 2}.
+static Peer run_peer(const char *script, bool quick, int new_tokens, int reps)
 {
-    if (isnan(v)) return "null";
-    snprintf(buf, 32, "%.1f", v);
-    return buf;
+    Peer pr = peer_none();
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd,
+             "OMP_WAIT_POLICY=%.32s /usr/bin/python3 '%.1000s' --threads 1,2 --new %d --reps %d%s",
+             bench_omp_wait_policy(), script, new_tokens, reps, quick ? " --quick" : "");
+    json_t *o = bench_run_peer(cmd);
+    if (!o) return pr;
+    pr.ok = true;
+    json_t *tps = json_object_get(o, "tokens_per_s");
+    for (int c = 0; c < N_CFG; c++)
+        for (int t = 0; t < N_THR; t++) {
+            char key[16];
+            snprintf(key, sizeof key, "%d", t + 1);
+            pr.tps[c][t] = bench_json_number(json_object_get(tps, cfgs[c].name), key);
+        }
+    snprintf(pr.omp, sizeof pr.omp, "%s", bench_json_string(o, "omp_wait_policy", "?"));
+    json_decref(o);
+    return pr;
 }
 
 int main(int argc, char **argv)
@@ -154,7 +134,7 @@ int main(int argc, char **argv)
     double ours[N_CFG][N_THR];
     int news[N_CFG], defaults[N_CFG];
     printf("KV-cache greedy generation, prompt %d tokens, OpenBLAS core %s\n", PROMPT,
-           openblas_get_corename());
+           bench_blas_corename());
     for (int c = 0; c < N_CFG; c++) {
         const BenchCfg *b = &cfgs[c];
         TfConfig cfg = tf_config_default(TF_GPT2);
@@ -182,14 +162,10 @@ int main(int argc, char **argv)
         tf_model_free(m);
     }
 
-    Peer pr = {.ok = false};
-    for (int c = 0; c < N_CFG; c++)
-        for (int t = 0; t < N_THR; t++) pr.tps[c][t] = NAN;
+    Peer pr = peer_none();
     if (!no_peer) {
-        const char *root = getenv("ENGINE_ROOT");
         char path[1024];
-        snprintf(path, sizeof path, "%s%s%s", root && *root && peer_path[0] != '/' ? root : "",
-                 root && *root && peer_path[0] != '/' ? "/" : "", peer_path);
+        bench_repo_path(path, sizeof path, peer_path);
         pr = run_peer(path, quick, new_tokens, reps);
         if (!pr.ok)
             fprintf(stderr, "bench_generate: no PEER line from %s (hint: is python3-torch "
@@ -214,14 +190,19 @@ int main(int argc, char **argv)
     printf("tf_infer's default threads: tiny %d, small %d\n", defaults[0], defaults[1]);
     printf("torch OMP_WAIT_POLICY=%s; goal ours/torch >= %.1f: %s\n", pr.ok ? pr.omp : "-", GOAL,
            !pr.ok ? "n/a" : met ? "met" : "NOT met");
-    char b[8][32];
+    // The 8 figures in the order the BENCH line names them: ours, then torch's; each model's
+    // 1 thread, then 2.
+    const double fig[8] = {ours[0][0],   ours[0][1],   ours[1][0],   ours[1][1],
+                           pr.tps[0][0], pr.tps[0][1], pr.tps[1][0], pr.tps[1][1]};
+    char buf[8][BENCH_NUM_BUF];
+    const char *j[8];
+    for (int i = 0; i < 8; i++) j[i] = bench_json_num(buf[i], fig[i], 1);
     printf("BENCH {\"bench\":\"generate\",\"corename\":\"%s\",\"prompt\":%d,"
-           "\"new_tokens\":{\"tiny\":%d,\"small\":%d},\"default_threads\":{\"tiny\":%d,\"small\":%d},"
+           "\"new_tokens\":{\"tiny\":%d,\"small\":%d},"
+           "\"default_threads\":{\"tiny\":%d,\"small\":%d},"
            "\"ours\":{\"tiny\":{\"1\":%s,\"2\":%s},\"small\":{\"1\":%s,\"2\":%s}},"
            "\"torch\":{\"tiny\":{\"1\":%s,\"2\":%s},\"small\":{\"1\":%s,\"2\":%s}}}\n",
-           openblas_get_corename(), PROMPT, news[0], news[1], defaults[0], defaults[1], jd(ours[0][0], b[0]),
-           jd(ours[0][1], b[1]), jd(ours[1][0], b[2]), jd(ours[1][1], b[3]),
-           jd(pr.tps[0][0], b[4]), jd(pr.tps[0][1], b[5]), jd(pr.tps[1][0], b[6]),
-           jd(pr.tps[1][1], b[7]));
+           bench_blas_corename(), PROMPT, news[0], news[1], defaults[0], defaults[1], j[0], j[1],
+           j[2], j[3], j[4], j[5], j[6], j[7]);
     return 0;
 }

@@ -25,6 +25,7 @@
  *
  * Output: the table, then one line `BENCH {"bench":"mlp",...}` with every figure.
  */
+#include "bench/common/bench_util.h"
 #include "core/cli.h"
 #include "core/tensor.h"
 #include "datasets/idx.h"
@@ -37,8 +38,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #define D 784
 #define K 10
@@ -60,13 +59,6 @@ typedef struct {
     float *xb;  // (B, D) batch buffer
     int32_t yb[B];
 } Model;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void model_init(Model *m, uint64_t seed)
 {
@@ -133,45 +125,25 @@ typedef struct {
     char omp[32];
 } Peer;
 
-static double jnum(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-// Runs the peer script and parses its PEER line; every line it prints is echoed.
+// Runs the peer script (bench_run_peer echoes its output) and reads its PEER line.
 static Peer run_peer(const char *script, bool quick, int steps, int max_epochs, int threads)
 {
     Peer pr = {.s_epoch = NAN, .s_full_epoch = NAN, .s_to_88 = NAN};
-    const char *wp = getenv("OMP_WAIT_POLICY");
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "OMP_WAIT_POLICY=%.32s /usr/bin/python3 '%.1000s' --threads %d "
-             "--steps %d --max-epochs %d%s", wp && *wp ? wp : "PASSIVE", script, threads, steps,
-             max_epochs,
-             quick ? " --quick" : "");
-    printf("peer: %s\n", cmd);
-    fflush(stdout);
-    FILE *f = popen(cmd, "r");
-    if (!f) return pr;
-    char line[4096];
-    while (fgets(line, sizeof line, f)) {
-        fputs(line, stdout);
-        if (strncmp(line, "PEER {", 6) != 0) continue;
-        json_t *o = json_loads(line + 5, 0, NULL);
-        if (!o) continue;
-        pr.ok = true;
-        pr.s_epoch = jnum(o, "s_per_epoch");
-        pr.s_full_epoch = jnum(o, "s_full_epoch");
-        pr.s_to_88 = jnum(o, "s_to_88");
-        double e = jnum(o, "epochs_to_88"), t = jnum(o, "threads");
-        pr.epochs_to_88 = isnan(e) ? 0 : (int)e;
-        pr.threads = isnan(t) ? 0 : (int)t;
-        json_t *w = json_object_get(o, "omp_wait_policy");
-        snprintf(pr.omp, sizeof pr.omp, "%s", json_is_string(w) ? json_string_value(w) : "?");
-        json_decref(o);
-    }
-    int rc = pclose(f);
-    if (rc != 0) fprintf(stderr, "bench_mlp: the peer exited with status %d\n", rc);
+             "--steps %d --max-epochs %d%s", bench_omp_wait_policy(), script, threads, steps,
+             max_epochs, quick ? " --quick" : "");
+    json_t *o = bench_run_peer(cmd);
+    if (!o) return pr;
+    pr.ok = true;
+    pr.s_epoch = bench_json_number(o, "s_per_epoch");
+    pr.s_full_epoch = bench_json_number(o, "s_full_epoch");
+    pr.s_to_88 = bench_json_number(o, "s_to_88");
+    double e = bench_json_number(o, "epochs_to_88"), t = bench_json_number(o, "threads");
+    pr.epochs_to_88 = isnan(e) ? 0 : (int)e;
+    pr.threads = isnan(t) ? 0 : (int)t;
+    snprintf(pr.omp, sizeof pr.omp, "%s", bench_json_string(o, "omp_wait_policy", "?"));
+    json_decref(o);
     return pr;
 }
 
@@ -182,13 +154,6 @@ static void row(const char *what, double ours, double peer, const char *unit)
         printf("n/a\n");
     else
         printf("%.2f\n", ours / peer);
-}
-
-static const char *jd(double v, char *buf) // a JSON number or null
-{
-    if (isnan(v)) return "null";
-    snprintf(buf, 32, "%.4f", v);
-    return buf;
 }
 
 int main(int argc, char **argv)
@@ -229,7 +194,7 @@ int main(int argc, char **argv)
     ds_images_free(&te);
     int threads = openblas_get_num_threads();
     printf("bench_mlp: MLP 784-256-128-10, AdamW lr 1e-3, batch %d; OpenBLAS core %s, %d "
-           "thread(s)\n", B, openblas_get_corename(), threads);
+           "thread(s)\n", B, bench_blas_corename(), threads);
 
     // 1. Steady state.
     NnLoader ld;
@@ -241,11 +206,11 @@ int main(int argc, char **argv)
     NnBatch b;
     double t0 = 0;
     for (int s = 0; s < 20 + steps; s++) {
-        if (s == 20) t0 = now_s();
+        if (s == 20) t0 = bench_now();
         if (!nn_loader_next(&ld, &b)) nn_loader_next(&ld, &b);
         train_step(&m, &d, b.idx, b.size);
     }
-    double ms_step = (now_s() - t0) / steps * 1e3, s_epoch = ms_step * (double)spe / 1e3;
+    double ms_step = (bench_now() - t0) / steps * 1e3, s_epoch = ms_step * (double)spe / 1e3;
     model_deinit(&m);
     printf("ours: %.3f ms/step over %d steps -> %.3f s/epoch (%lld steps)\n", ms_step, steps,
            s_epoch, (long long)spe);
@@ -258,9 +223,9 @@ int main(int argc, char **argv)
         model_init(&m, seed);
         nn_loader_set_epoch(&ld, 0);
         while (epochs < max_epochs) {
-            t0 = now_s();
+            t0 = bench_now();
             while (nn_loader_next(&ld, &b)) train_step(&m, &d, b.idx, b.size);
-            double dt = now_s() - t0;
+            double dt = bench_now() - t0;
             s_full = epochs == 0 ? dt : s_full;
             train_s += dt;
             epochs++;
@@ -278,10 +243,8 @@ int main(int argc, char **argv)
 
     Peer pr = {.s_epoch = NAN, .s_full_epoch = NAN, .s_to_88 = NAN};
     if (!no_peer) {
-        const char *root = getenv("ENGINE_ROOT");
         char path[1024];
-        snprintf(path, sizeof path, "%s%s%s", root && *root && peer_path[0] != '/' ? root : "",
-                 root && *root && peer_path[0] != '/' ? "/" : "", peer_path);
+        bench_repo_path(path, sizeof path, peer_path);
         pr = run_peer(path, quick, steps, max_epochs, threads);
         if (!pr.ok) fprintf(stderr, "bench_mlp: no PEER line from %s (hint: is python3-torch "
                             "installed? `make deps`)\n", path);
@@ -295,15 +258,17 @@ int main(int argc, char **argv)
         printf("%-28s %10d %10d\n", "epochs to 88%", isnan(s_to) ? 0 : epochs, pr.epochs_to_88);
     }
     printf("threads: ours %d (OpenBLAS %s), torch %d (OMP_WAIT_POLICY=%s); goal s/epoch ratio "
-           "<= %.2f: %s\n", threads, openblas_get_corename(), pr.threads, pr.ok ? pr.omp : "-",
+           "<= %.2f: %s\n", threads, bench_blas_corename(), pr.threads, pr.ok ? pr.omp : "-",
            GOAL, !pr.ok ? "n/a" : s_epoch / pr.s_epoch <= GOAL ? "met" : "NOT met");
-    char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
+    char num[6][BENCH_NUM_BUF];
     printf("BENCH {\"bench\":\"mlp\",\"threads\":%d,\"corename\":\"%s\",\"ours\":{"
            "\"s_per_epoch\":%s,\"s_full_epoch\":%s,\"s_to_88\":%s,\"epochs\":%d,\"test_acc\":%.4f},"
            "\"torch\":{"
            "\"s_per_epoch\":%s,\"s_full_epoch\":%s,\"s_to_88\":%s,\"epochs_to_88\":%d}}\n",
-           threads, openblas_get_corename(), jd(s_epoch, b1), jd(s_full, b2), jd(s_to, b3), epochs,
-           acc, jd(pr.s_epoch, b4), jd(pr.s_full_epoch, b5), jd(pr.s_to_88, b6), pr.epochs_to_88);
+           threads, bench_blas_corename(), bench_json_num(num[0], s_epoch, 4),
+           bench_json_num(num[1], s_full, 4), bench_json_num(num[2], s_to, 4), epochs, acc,
+           bench_json_num(num[3], pr.s_epoch, 4), bench_json_num(num[4], pr.s_full_epoch, 4),
+           bench_json_num(num[5], pr.s_to_88, 4), pr.epochs_to_88);
     free(d.xtr), free(d.xte), free(d.ytr), free(d.yte);
     return 0;
 }

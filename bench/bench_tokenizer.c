@@ -19,6 +19,7 @@
  * Output: a table, then one line `BENCH {"bench":"tokenizer",...}` with every figure. When
  * node or the npm package is missing the benchmark says so and exits 0 without figures.
  */
+#include "bench/common/bench_util.h"
 #include "core/err.h"
 #include "core/io.h"
 #include "datasets/datasets.h"
@@ -29,27 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // FNV-1a over the ids, 32-bit, as the peer computes it.
 static uint32_t checksum(const int32_t *ids, int64_t n)
@@ -67,35 +48,27 @@ typedef struct {
     double cold_s, warm_s;
 } PeerResult;
 
-// Runs the JavaScript peer and parses its PEER line.
+// Runs the JavaScript peer (bench_run_peer echoes its output) and reads its PEER line.
 static PeerResult run_peer(const char *root, const char *file, int reps)
 {
     PeerResult p = {0};
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "node '%s/bench/peers/bench_tokenizer.js' '%s' --reps %d", root,
              file, reps);
-    FILE *f = popen(cmd, "r");
-    if (!f) return p;
-    char line[65536];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "PEER ", 5) != 0) continue;
-        json_error_t jerr;
-        json_t *j = json_loads(line + 5, 0, &jerr);
-        if (!j) continue;
-        json_t *warm = json_object_get(j, "warm_s");
-        double w[64];
-        int nw = 0;
-        for (size_t i = 0; i < json_array_size(warm) && nw < 64; i++)
-            w[nw++] = json_number_value(json_array_get(warm, i));
-        snprintf(p.name, sizeof p.name, "%s", json_string_value(json_object_get(j, "peer")));
-        p.tokens = json_integer_value(json_object_get(j, "tokens"));
-        p.checksum = (uint32_t)json_integer_value(json_object_get(j, "checksum"));
-        p.cold_s = json_number_value(json_object_get(j, "cold_s"));
-        p.warm_s = nw ? median(w, nw) : 0;
-        p.ok = nw > 0 && p.tokens > 0;
-        json_decref(j);
-    }
-    pclose(f);
+    json_t *j = bench_run_peer(cmd);
+    if (!j) return p;
+    json_t *warm = json_object_get(j, "warm_s");
+    double w[64];
+    int nw = 0;
+    for (size_t i = 0; i < json_array_size(warm) && nw < 64; i++)
+        w[nw++] = json_number_value(json_array_get(warm, i));
+    snprintf(p.name, sizeof p.name, "%s", bench_json_string(j, "peer", "?"));
+    p.tokens = json_integer_value(json_object_get(j, "tokens"));
+    p.checksum = (uint32_t)json_integer_value(json_object_get(j, "checksum"));
+    p.cold_s = json_number_value(json_object_get(j, "cold_s"));
+    p.warm_s = nw ? bench_median(w, nw) : 0;
+    p.ok = nw > 0 && p.tokens > 0;
+    json_decref(j);
     return p;
 }
 
@@ -148,30 +121,30 @@ int main(int argc, char **argv)
 
     // Our side: cold (fresh tokenizer), then warm passes.
     TfBpe *t;
-    double t0 = now_s();
+    double t0 = bench_now();
     if (tf_tok_bpe_load(enc, voc, &t) != ERR_OK) {
         fprintf(stderr, "bench_tokenizer: %s\n", err_msg());
         return 1;
     }
-    double load_s = now_s() - t0;
+    double load_s = bench_now() - t0;
     int32_t *ids;
-    t0 = now_s();
+    t0 = bench_now();
     int64_t n_tok = tf_tok_bpe_encode(t, corpus, n, &ids);
-    double cold_s = now_s() - t0;
+    double cold_s = bench_now() - t0;
     uint32_t sum = checksum(ids, n_tok);
     free(ids);
     double warm[64];
     for (int r = 0; r < reps; r++) {
-        t0 = now_s();
+        t0 = bench_now();
         int64_t k = tf_tok_bpe_encode(t, corpus, n, &ids);
-        warm[r] = now_s() - t0;
+        warm[r] = bench_now() - t0;
         if (k != n_tok || checksum(ids, k) != sum) {
             fprintf(stderr, "bench_tokenizer: a warm pass gave other ids than the cold one\n");
             return 1;
         }
         free(ids);
     }
-    double warm_s = median(warm, reps);
+    double warm_s = bench_median(warm, reps);
     tf_tok_bpe_free(t);
 
     PeerResult p = run_peer(root, file, reps);
