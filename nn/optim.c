@@ -12,29 +12,14 @@
 
 #include "core/err.h"
 
+#include "nn/optim_internal.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const optim_names[NN_OPTIM_COUNT] = {"sgd", "adam", "adamw"};
 _Static_assert(sizeof optim_names / sizeof optim_names[0] == NN_OPTIM_COUNT, "optim names");
-
-// Per-parameter state, made at the parameter's first step.
-typedef struct {
-    bool ready;
-    int64_t step; // steps this parameter has taken (Adam's t)
-    float *buf;   // SGD momentum buffer, or Adam's m (exp_avg); NULL when unused
-    float *v;     // Adam's v (exp_avg_sq); NULL for SGD
-} ParamState;
-
-struct NnOptimizer {
-    NnOptimConfig cfg;
-    const NnParams *params; // the registry of the first step (borrowed), checked afterwards
-    Arena *arena;           // owned: the state buffers
-    ParamState *state;      // (n_state) xmalloc'd, indexed like the registry
-    int n_state;
-    int64_t steps;
-};
 
 // ---------------------------------------------------------------------------
 // Creation

@@ -53,6 +53,15 @@ TfConfig tf_config_default(TfArch arch)
     return c;
 }
 
+bool tf_config_equal(const TfConfig *a, const TfConfig *b)
+{
+    return a->arch == b->arch && a->vocab == b->vocab && a->ctx == b->ctx &&
+           a->d_model == b->d_model && a->n_layer == b->n_layer && a->n_head == b->n_head &&
+           a->n_kv_head == b->n_kv_head && a->d_ff == b->d_ff && a->norm_eps == b->norm_eps &&
+           a->rope_base == b->rope_base && a->tie_embeddings == b->tie_embeddings &&
+           a->dropout == b->dropout;
+}
+
 int tf_config_check(const TfConfig *c)
 {
     if (c->arch != TF_GPT2 && c->arch != TF_LLAMA)

@@ -142,6 +142,10 @@ int tf_model_load(const char *path, TfModel **out);
 // it. Same errors as tf_model_load's config part.
 int tf_config_from_meta(const StFile *f, TfConfig *out);
 
+// True when every field is equal (compares fields, not bytes: a struct's padding is not copied
+// reliably, so memcmp on TfConfig is wrong).
+bool tf_config_equal(const TfConfig *a, const TfConfig *b);
+
 // "gpt2" / "llama".
 const char *tf_arch_name(TfArch arch);
 

@@ -231,7 +231,7 @@ static void check_round_trip(TfArch arch)
     ck_assert_msg(tf_model_save(m, path) == ERR_OK, "%s", err_msg());
     TfModel *m2;
     ck_assert_msg(tf_model_load(path, &m2) == ERR_OK, "%s", err_msg());
-    ck_assert(memcmp(&m->cfg, &m2->cfg, sizeof c) == 0);
+    ck_assert(tf_config_equal(&m->cfg, &m2->cfg));
     ck_assert_int_eq(nn_params_count(m->params), nn_params_count(m2->params));
     int32_t x[3 * 10];
     random_tokens(x, 30, 41, 8);
