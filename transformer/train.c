@@ -6,6 +6,8 @@
  */
 #include "transformer/train.h"
 
+#include "nn/dist.h"
+
 #include "core/err.h"
 #include "core/io.h"
 #include "nn/metrics.h"
@@ -138,10 +140,10 @@ static void put_window(TfTrain *t, int64_t b, int64_t s)
     memcpy(t->y + b * T, t->tokens + s + 1, (size_t)T * sizeof(int32_t));
 }
 
-// Loss of the current x, y on the graph (scalar tensor).
-static Tensor *batch_loss(TfTrain *t, bool train)
+// Loss of the first `rows` windows of x, y on the graph (scalar tensor).
+static Tensor *batch_loss(TfTrain *t, int64_t rows, bool train)
 {
-    int64_t shape[2] = {t->cfg.batch, t->cfg.seq_len};
+    int64_t shape[2] = {rows, t->cfg.seq_len};
     Tensor *tok = tensor_from_i32(graph_arena(t->g), 2, shape, t->x);
     Tensor *tgt = tensor_from_i32(graph_arena(t->g), 2, shape, t->y);
     return tf_model_loss(t->g, t->m, tok, tgt, train, &t->rng);
@@ -152,15 +154,31 @@ float tf_train_step(TfTrain *t, TfTrainStats *stats)
     const TfTrainConfig *c = &t->cfg;
     // Offsets in [0, n_train - T - 1]: the window's last target is tokens[s + T].
     uint32_t n_off = (uint32_t)(t->n_train - c->seq_len);
+    // Data parallel (nn/dist.h): every rank draws the whole micro-batch's offsets from the same
+    // Rng, so they agree on it, and keeps its own slice of `local` windows. The mean of the
+    // ranks' gradients (all-reduced below) is then the gradient of the whole micro-batch.
+    int size = nn_dist_size();
+    CHECK(c->batch % size == 0, "tf_train: batch %lld does not split over %d ranks; hint: "
+          "make the global batch a multiple of mpirun's -np", (long long)c->batch, size);
+    int64_t local = c->batch / size, first = nn_dist_rank() * local;
     double sum = 0.0;
     for (int a = 0; a < c->grad_accum; a++) {
-        for (int64_t b = 0; b < c->batch; b++) put_window(t, b, rng_below(&t->rng, n_off));
-        Tensor *loss = batch_loss(t, true);
+        for (int64_t b = 0; b < c->batch; b++) {
+            uint32_t off = rng_below(&t->rng, n_off);
+            if (b >= first && b < first + local) put_window(t, b - first, off);
+        }
+        Tensor *loss = batch_loss(t, local, true);
         sum += tensor_item(loss);
         // Scaled so that the accumulated gradient is that of the mean over all A micro-batches.
         if (c->grad_accum > 1) loss = tensor_mul_scalar(t->g, loss, 1.0f / (float)c->grad_accum);
         graph_backward(t->g, loss);
         graph_reset(t->g);
+    }
+    if (size > 1) {
+        nn_dist_allreduce_grads(t->m->params);
+        float s32 = (float)sum;
+        nn_dist_allreduce_mean(&s32, 1);
+        sum = s32;
     }
     float norm = c->grad_clip > 0.0f ? nn_clip_grad_norm(t->m->params, c->grad_clip)
                                      : nn_clip_grad_norm(t->m->params, INFINITY);
@@ -189,7 +207,7 @@ float tf_train_eval(TfTrain *t)
             int64_t off = count > 1 ? i * last / (count - 1) : 0;
             put_window(t, b, t->n_train + off);
         }
-        sum += tensor_item(batch_loss(t, false));
+        sum += tensor_item(batch_loss(t, c->batch, false));
         graph_reset(t->g);
     }
     graph_set_grad_enabled(t->g, prev);
@@ -355,7 +373,9 @@ int tf_train_run(TfTrain *t)
     char pbuf[4096];
     NnLog *log = NULL;
     int rc = ERR_OK;
-    if (t->out_dir) {
+    // Under MPI only rank 0 logs, samples, checkpoints and draws; every rank trains.
+    bool lead = nn_dist_rank() == 0;
+    if (t->out_dir && lead) {
         if ((rc = io_mkdir_p(t->out_dir)) != ERR_OK) return rc;
         // A resumed run continues its log.
         rc = nn_log_open(out_path(t, "metrics.jsonl", pbuf, sizeof pbuf), t->step > 0, &log);
@@ -363,7 +383,7 @@ int tf_train_run(TfTrain *t)
     }
     int64_t start = t->step, todo = c->steps - start;
     NnProgress *pb = NULL;
-    if (c->progress && todo > 0) {
+    if (c->progress && todo > 0 && lead) {
         NnProgressOpts po = {.items_per_step = c->batch * c->seq_len * c->grad_accum,
                              .items_name = "tok"};
         pb = nn_progress_start_opts(todo, "train", &po);
@@ -385,16 +405,16 @@ int tf_train_run(TfTrain *t)
                                     (double[]){val});
         }
         if (pb) nn_progress_update(pb, done - start, s.loss, "lr %.2e | val %.4f", s.lr, val);
-        if (c->sample && ((c->sample_every > 0 && done % c->sample_every == 0) || last))
+        if (lead && c->sample && ((c->sample_every > 0 && done % c->sample_every == 0) || last))
             c->sample(c->sample_ctx, t->m, done);
-        if (rc == ERR_OK && t->out_dir && ((c->ckpt_every > 0 && done % c->ckpt_every == 0) ||
-                                           last))
+        bool ckpt = (c->ckpt_every > 0 && done % c->ckpt_every == 0) || last;
+        if (rc == ERR_OK && lead && t->out_dir && ckpt)
             rc = tf_train_save(t, out_path(t, "ckpt.safetensors", pbuf, sizeof pbuf));
     }
     nn_progress_finish(pb);
     int rc2 = nn_log_close(log);
     if (rc == ERR_OK) rc = rc2;
-    if (rc == ERR_OK && t->out_dir) {
+    if (rc == ERR_OK && lead && t->out_dir) {
         char lbuf[4096];
         int n_keys = c->val_every > 0 && t->n_val > 0 ? 2 : 1;
         rc = nn_curves_plot_jsonl(out_path(t, "loss.png", pbuf, sizeof pbuf),

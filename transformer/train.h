@@ -17,6 +17,13 @@
  * nn_lr_schedule(NN_LR_WARMUP_COSINE, step, steps, warmup, lr, min_lr), AdamW (weight decay on
  * every trainable tensor), zero the grads.
  *
+ * Data parallel: under `mpirun -np N` (after nn_dist_init), `batch` is the global micro-batch:
+ * every rank draws the same offsets and trains on its batch / N windows, the gradients are
+ * averaged across ranks (nn/dist.h) before clipping, and rank 0 alone writes the log,
+ * checkpoints, samples and curves. N ranks reproduce one process's losses up to float
+ * rounding (tests/transformer/test_dist.c); dropout masks are drawn per rank, so with dropout
+ * on the runs differ.
+ *
  * Checkpoint: ONE safetensors file written atomically (tf_model_save_ext): the weights and
  * the config as tf_model_save writes them, so tf_model_load reads it as a plain model, plus
  *     train.m.<weight>, train.v.<weight>    AdamW's moments, per weight

@@ -1,11 +1,13 @@
 /*
  * test_dist.c: data-parallel training over MPI gives the same losses as one process.
  *
- * The test trains a small MLP with AdamW for a few steps on a fixed global batch of 16, twice:
- * in this process (1 rank, the whole batch), and under `mpirun -np 2` of this same program in
- * --worker mode (each rank takes 8 examples, gradients averaged by nn_dist_allreduce_grads).
- * Rank 0 prints each step's global loss in hex-float; the losses must agree within float
- * rounding (the two runs add the same numbers in a different order).
+ * Two trainings, each run twice: in this process (1 rank, the whole batch), and under
+ * `mpirun -np 2` of this same program in --worker mode (each rank takes half of every global
+ * batch, gradients averaged by nn_dist_allreduce_grads). Rank 0 prints each step's global loss
+ * in hex-float; the losses must agree within float rounding (the two runs add the same numbers
+ * in a different order).
+ *   - mlp: a small MLP with AdamW on a fixed global batch of 16 (nn/dist.h directly);
+ *   - gpt: a tiny GPT trained by tf_train_step on a token stream, global batch 4.
  *
  * mpirun runs as root only with --allow-run-as-root (CI runs as root) and may need
  * --oversubscribe on a 2-core machine; both are passed. OpenMPI keeps allocations until exit,
@@ -14,6 +16,7 @@
 #include "nn/dist.h"
 #include "nn/layers.h"
 #include "nn/optim.h"
+#include "transformer/train.h"
 #include "tests/test_util.h"
 
 #include <math.h>
@@ -25,7 +28,7 @@
 enum { GLOBAL_B = 16, IN = 6, OUT = 3, STEPS = 8 };
 
 // Trains and writes the global loss of every step to losses[STEPS].
-static void train(float *losses)
+static void train_mlp(float *losses)
 {
     int rank = nn_dist_rank(), size = nn_dist_size();
     Rng rng;
@@ -59,10 +62,39 @@ static void train(float *losses)
     nn_params_free(p);
 }
 
-START_TEST(test_dist_two_ranks_match_one_process)
+// A tiny GPT on a synthetic token stream through tf_train_step (batch split over ranks).
+static void train_gpt(float *losses)
+{
+    TfConfig cfg = tf_config_default(TF_GPT2);
+    cfg.vocab = 23, cfg.ctx = 16, cfg.d_model = 32, cfg.n_layer = 2, cfg.n_head = 4;
+    cfg.n_kv_head = 4, cfg.d_ff = 64;
+    TfModel *m = tf_model_create(&cfg, 7);
+    enum { N_TOK = 4000 };
+    int32_t *tok = malloc(sizeof(int32_t) * N_TOK);
+    for (int i = 0; i < N_TOK; i++) tok[i] = (int32_t)((i * 7 + i / 5) % cfg.vocab);
+    TfTrainConfig tc = tf_train_defaults();
+    tc.batch = 4, tc.seq_len = 16, tc.steps = STEPS, tc.warmup = 2, tc.lr = 3e-3f;
+    tc.val_every = 0, tc.progress = false, tc.out_dir = NULL;
+    TfTrain *tr = tf_train_create(m, tok, N_TOK, &tc);
+    for (int s = 0; s < STEPS; s++) losses[s] = tf_train_step(tr, NULL);
+    tf_train_free(tr);
+    tf_model_free(m);
+    free(tok);
+}
+
+static void train(const char *which, float *losses)
+{
+    if (strcmp(which, "gpt") == 0)
+        train_gpt(losses);
+    else
+        train_mlp(losses);
+}
+
+// Runs `which` in this process and under mpirun -np 2, and compares the losses.
+static void check_two_ranks(const char *which)
 {
     float want[STEPS];
-    train(want);
+    train(which, want);
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     ck_assert_int_gt(n, 0);
@@ -70,8 +102,8 @@ START_TEST(test_dist_two_ranks_match_one_process)
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
              "mpirun --allow-run-as-root --oversubscribe -np 2 --mca btl self,vader "
-             "--mca plm_rsh_agent false -x ASAN_OPTIONS=detect_leaks=0 '%s' --worker 2>&1",
-             exe);
+             "--mca plm_rsh_agent false -x ASAN_OPTIONS=detect_leaks=0 '%s' --worker %s 2>&1",
+             exe, which);
     FILE *f = popen(cmd, "r");
     ck_assert_ptr_nonnull(f);
     float got[STEPS];
@@ -99,14 +131,19 @@ START_TEST(test_dist_two_ranks_match_one_process)
     // The losses must actually move: equal losses of an untrained model would prove little.
     ck_assert(want[STEPS - 1] < want[0] - 0.05f);
 }
+
+START_TEST(test_dist_mlp_two_ranks_match_one_process) { check_two_ranks("mlp"); }
+END_TEST
+
+START_TEST(test_dist_gpt_two_ranks_match_one_process) { check_two_ranks("gpt"); }
 END_TEST
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--worker") == 0) {
+    if (argc > 2 && strcmp(argv[1], "--worker") == 0) {
         nn_dist_init(&argc, &argv);
         float losses[STEPS];
-        train(losses);
+        train(argv[2], losses);
         if (nn_dist_rank() == 0)
             for (int s = 0; s < STEPS; s++) printf("loss %d %a\n", s, losses[s]);
         nn_dist_finalize();
@@ -115,7 +152,8 @@ int main(int argc, char **argv)
     Suite *s = suite_create("dist");
     TCase *tc = tcase_create("mpi");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_dist_two_ranks_match_one_process);
+    tcase_add_test(tc, test_dist_mlp_two_ranks_match_one_process);
+    tcase_add_test(tc, test_dist_gpt_two_ranks_match_one_process);
     suite_add_tcase(s, tc);
     return test_main(s);
 }
