@@ -8,6 +8,8 @@
  */
 #include "tensor_internal.h"
 
+#include "exercise.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -181,9 +183,15 @@ void softmax_backward(Graph *g, Tensor *t)
             float *dx = da + base;
             double s = 0.0;
             if (t->op == OP_SOFTMAX) {
+                // EXERCISE(w03.softmax_backward): the softmax backward of one row of n
+                //   elements at stride `inner`: with y the softmax output and dy its gradient,
+                //   dx_k += y_k (dy_k - sum_j dy_j y_j). Accumulate (+=) into dx; sum in s.
+                // STUB: (void)s, (void)y, (void)dy, (void)dx;
+                // STUB: exercise_stub("w03.softmax_backward"); continue;
                 for (int64_t k = 0; k < n; k++) s += (double)dy[k * inner] * y[k * inner];
                 for (int64_t k = 0; k < n; k++)
                     dx[k * inner] += y[k * inner] * (dy[k * inner] - (float)s);
+                // END EXERCISE
             } else {
                 for (int64_t k = 0; k < n; k++) s += dy[k * inner];
                 for (int64_t k = 0; k < n; k++)

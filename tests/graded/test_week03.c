@@ -9,12 +9,14 @@
  */
 #include "core/rng.h"
 #include "tests/grade_report.h"
-#include "tests/graded/w03_bpe_merge_tests.h"
 #include "tests/test_util.h"
+#include "transformer/attention.h"
 #include "transformer/generate.h"
 #include "transformer/sample.h"
+#include "transformer/tokenizer.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 // ---------------------------------------------------------------------------
@@ -200,6 +202,230 @@ START_TEST(test_filter_top_k_then_top_p_and_ties)
 END_TEST
 
 // ---------------------------------------------------------------------------
+// w03.bpe_merge
+// ---------------------------------------------------------------------------
+
+START_TEST(test_bpe_merge_replaces_every_pair)
+{
+    // "l o w l o w e r" with the pair (l, o) -> 9: both occurrences go, in place.
+    int32_t ids[8] = {1, 2, 3, 1, 2, 3, 4, 5};
+    int64_t n = tf_tok_bpe_merge(ids, 8, 1, 2, 9);
+    int32_t want[6] = {9, 3, 9, 3, 4, 5};
+    ck_assert_int_eq(n, 6);
+    for (int i = 0; i < 6; i++) ck_assert_int_eq(ids[i], want[i]);
+    // The order matters: (2, 1) is a different pair and does not match "1 2".
+    int32_t ids2[3] = {1, 2, 1};
+    ck_assert_int_eq(tf_tok_bpe_merge(ids2, 3, 2, 1, 7), 2);
+    ck_assert_int_eq(ids2[0], 1);
+    ck_assert_int_eq(ids2[1], 7);
+}
+END_TEST
+
+START_TEST(test_bpe_merge_left_to_right_no_overlap)
+{
+    // "a a a" with (a, a): the scan takes the first two, then "a" is left alone.
+    int32_t a3[3] = {5, 5, 5};
+    ck_assert_int_eq(tf_tok_bpe_merge(a3, 3, 5, 5, 8), 2);
+    ck_assert_int_eq(a3[0], 8);
+    ck_assert_int_eq(a3[1], 5);
+    // Five in a row: two merges and a leftover; a pair at the very end merges too.
+    int32_t a5[7] = {5, 5, 5, 5, 5, 6, 5};
+    ck_assert_int_eq(tf_tok_bpe_merge(a5, 7, 5, 5, 8), 5);
+    int32_t want[5] = {8, 8, 5, 6, 5};
+    for (int i = 0; i < 5; i++) ck_assert_int_eq(a5[i], want[i]);
+    int32_t end[3] = {4, 1, 2};
+    ck_assert_int_eq(tf_tok_bpe_merge(end, 3, 1, 2, 3), 2);
+    ck_assert_int_eq(end[1], 3);
+}
+END_TEST
+
+START_TEST(test_bpe_merge_matches_string_replace)
+{
+    // Random sequences over {0,1,2}, spelt as letters "abc"; the pair (0, 1) is the string
+    // "ab", and a left-to-right non-overlapping replace of "ab" by "X" is what the merge must
+    // give. Each sequence is forced to contain the pair at least once.
+    Rng r;
+    rng_init(&r, 303);
+    for (int it = 0; it < 200; it++) {
+        int n = 2 + (int)(rng_uniform(&r) * 30.0f) % 30;
+        int32_t ids[32];
+        char text[40], want[40];
+        for (int i = 0; i < n; i++) ids[i] = (int32_t)(rng_uniform(&r) * 3.0f) % 3;
+        int at = (int)(rng_uniform(&r) * (float)(n - 1)) % (n - 1);
+        ids[at] = 0, ids[at + 1] = 1;
+        for (int i = 0; i < n; i++) text[i] = (char)('a' + ids[i]);
+        text[n] = 0;
+        int w = 0;
+        for (const char *p = text; *p;) {
+            const char *hit = strstr(p, "ab");
+            if (!hit) {
+                while (*p) want[w++] = *p++;
+                break;
+            }
+            while (p < hit) want[w++] = *p++;
+            want[w++] = 'X';
+            p += 2;
+        }
+        want[w] = 0;
+        int64_t m = tf_tok_bpe_merge(ids, n, 0, 1, 23); // 23 stands for 'X'
+        ck_assert_int_eq(m, w);
+        for (int i = 0; i < w; i++)
+            ck_assert_int_eq(ids[i], want[i] == 'X' ? 23 : want[i] - 'a');
+    }
+}
+END_TEST
+
+// ---------------------------------------------------------------------------
+// w03.attention_forward: the composed attention against the fused op, values and gradients
+// ---------------------------------------------------------------------------
+
+static void attention_case(bool causal, int64_t B, int64_t H, int64_t T, int64_t D)
+{
+    Arena *a = arena_create(0);
+    Rng r;
+    rng_init(&r, 31);
+    Tensor *in[3];
+    for (int i = 0; i < 3; i++) {
+        in[i] = tensor_zeros(a, 4, (int64_t[]){B, H, T, D});
+        tensor_fill_normal(in[i], &r, 0, 1);
+        tensor_set_requires_grad(in[i], a);
+    }
+    int64_t n = B * H * T * D;
+    float *dout = malloc(sizeof(float) * (size_t)n), *want[4], *got[4];
+    for (int64_t i = 0; i < n; i++) dout[i] = rng_normal(&r);
+    for (int pass = 0; pass < 2; pass++) {
+        float **res = pass == 0 ? want : got;
+        Graph *g = graph_create(0);
+        for (int i = 0; i < 3; i++) tensor_zero_grad(in[i]);
+        Tensor *o = pass == 0 ? tensor_attention(g, in[0], in[1], in[2], causal)
+                              : tf_attention_composed(g, in[0], in[1], in[2], causal);
+        ck_assert_int_eq(tensor_numel(o), n);
+        res[0] = malloc(sizeof(float) * (size_t)n);
+        tensor_copy_to(o, res[0]);
+        if (o->requires_grad) graph_backward_with(g, o, dout);
+        for (int i = 0; i < 3; i++) {
+            res[1 + i] = calloc((size_t)n, sizeof(float));
+            memcpy(res[1 + i], in[i]->grad, sizeof(float) * (size_t)n);
+        }
+        graph_free(g);
+    }
+    const char *what[4] = {"out", "dq", "dk", "dv"};
+    for (int k = 0; k < 4; k++) {
+        ck_assert_msg(check_close(got[k], want[k], n, 1e-5, 1e-4, what[k]), "%s differs", what[k]);
+        free(want[k]), free(got[k]);
+    }
+    free(dout);
+    arena_free(a);
+}
+
+START_TEST(test_attention_causal_matches_fused) { attention_case(true, 2, 2, 5, 4); }
+END_TEST
+
+START_TEST(test_attention_full_matches_fused) { attention_case(false, 1, 3, 4, 8); }
+END_TEST
+
+START_TEST(test_attention_first_query_sees_only_itself)
+{
+    // With a causal mask, query 0 attends to key 0 alone: its output is exactly v[0].
+    Graph *g = graph_create(0);
+    float q[8] = {1, 2, 3, 4, 5, 6, 7, 8}, k[8] = {8, 7, 6, 5, 4, 3, 2, 1};
+    float v[8] = {0.5f, -1, 2, 3, 9, 9, 9, 9};
+    Tensor *Q = tensor_from(graph_arena(g), 4, (int64_t[]){1, 1, 2, 4}, q);
+    Tensor *K = tensor_from(graph_arena(g), 4, (int64_t[]){1, 1, 2, 4}, k);
+    Tensor *V = tensor_from(graph_arena(g), 4, (int64_t[]){1, 1, 2, 4}, v);
+    Tensor *o = tf_attention_composed(g, Q, K, V, true);
+    float got[8];
+    tensor_copy_to(o, got);
+    ck_assert(check_close(got, v, 4, 1e-6, 0, "row 0"));
+    graph_free(g);
+}
+END_TEST
+
+// ---------------------------------------------------------------------------
+// w03.softmax_backward: tensor_softmax's gradient against finite differences
+// ---------------------------------------------------------------------------
+
+// L = sum_k r_k softmax(x)_k over the last dim, computed here in double.
+static double softmax_dot(const float *x, const float *r, int n)
+{
+    double m = x[0], s = 0, d = 0;
+    for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    for (int i = 0; i < n; i++) s += exp((double)x[i] - m);
+    for (int i = 0; i < n; i++) d += r[i] * exp((double)x[i] - m) / s;
+    return d;
+}
+
+static void softmax_grad_case(int dim, int64_t rows, int64_t n)
+{
+    Arena *a = arena_create(0);
+    Rng r;
+    rng_init(&r, 5);
+    int64_t shape[2] = {dim == 1 ? rows : n, dim == 1 ? n : rows};
+    Tensor *x = tensor_zeros(a, 2, shape);
+    tensor_fill_normal(x, &r, 0, 2);
+    tensor_set_requires_grad(x, a);
+    float *dout = malloc(sizeof(float) * (size_t)(rows * n));
+    for (int64_t i = 0; i < rows * n; i++) dout[i] = rng_normal(&r);
+    Graph *g = graph_create(0);
+    Tensor *y = tensor_softmax(g, x, dim);
+    graph_backward_with(g, y, dout);
+    // Each row (a column when dim = 0) independently, by central differences.
+    for (int64_t row = 0; row < rows; row++) {
+        float xs[16], rs[16];
+        for (int64_t k = 0; k < n; k++) {
+            int64_t at = dim == 1 ? row * n + k : k * rows + row;
+            xs[k] = x->data[at], rs[k] = dout[at];
+        }
+        for (int64_t k = 0; k < n; k++) {
+            int64_t at = dim == 1 ? row * n + k : k * rows + row;
+            float h = 1e-3f, keep = xs[k];
+            xs[k] = keep + h;
+            double lp = softmax_dot(xs, rs, (int)n);
+            xs[k] = keep - h;
+            double lm = softmax_dot(xs, rs, (int)n);
+            xs[k] = keep;
+            double num = (lp - lm) / (2.0 * h);
+            ck_assert_msg(fabs(x->grad[at] - num) < 1e-3 + 1e-3 * fabs(num),
+                          "row %lld, element %lld: grad %g, finite differences %g", (long long)row,
+                          (long long)k, x->grad[at], num);
+        }
+    }
+    graph_free(g);
+    free(dout);
+    arena_free(a);
+}
+
+START_TEST(test_softmax_backward_last_dim) { softmax_grad_case(1, 3, 6); }
+END_TEST
+
+START_TEST(test_softmax_backward_first_dim) { softmax_grad_case(0, 4, 5); }
+END_TEST
+
+START_TEST(test_softmax_backward_one_hot_upstream)
+{
+    // With upstream gradient e_0 the backward is the first row of the Jacobian:
+    // dx_j = y_0 ([j == 0] - y_j), computed here from a softmax done in double. The gradient
+    // must be accumulated: x->grad starts at 7 everywhere.
+    Arena *a = arena_create(0);
+    float xv[4] = {1, -2, 0.5f, 3};
+    Tensor *x = tensor_from(a, 2, (int64_t[]){1, 4}, xv);
+    tensor_set_requires_grad(x, a);
+    for (int i = 0; i < 4; i++) x->grad[i] = 7.0f;
+    Graph *g = graph_create(0);
+    graph_backward_with(g, tensor_softmax(g, x, -1), (float[]){1, 0, 0, 0});
+    double y[4], s = 0;
+    for (int i = 0; i < 4; i++) s += exp(xv[i]);
+    for (int i = 0; i < 4; i++) y[i] = exp(xv[i]) / s;
+    for (int j = 0; j < 4; j++) {
+        double want = 7.0 + y[0] * ((j == 0) - y[j]);
+        ck_assert_msg(fabs(x->grad[j] - want) < 1e-5, "dx[%d] = %g, want %g", j, x->grad[j], want);
+    }
+    graph_free(g);
+    arena_free(a);
+}
+END_TEST
+
+// ---------------------------------------------------------------------------
 
 static Suite *week03_suite(void)
 {
@@ -219,7 +445,21 @@ static Suite *week03_suite(void)
     tcase_add_test(tc, test_filter_top_p_smallest_nucleus);
     tcase_add_test(tc, test_filter_top_k_then_top_p_and_ties);
     suite_add_tcase(s, tc);
-    w03_bpe_merge_add_tcase(s); // tests/graded/w03_bpe_merge_tests.h
+    tc = tcase_create("w03.bpe_merge");
+    tcase_add_test(tc, test_bpe_merge_replaces_every_pair);
+    tcase_add_test(tc, test_bpe_merge_left_to_right_no_overlap);
+    tcase_add_test(tc, test_bpe_merge_matches_string_replace);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("w03.attention_forward");
+    tcase_add_test(tc, test_attention_causal_matches_fused);
+    tcase_add_test(tc, test_attention_full_matches_fused);
+    tcase_add_test(tc, test_attention_first_query_sees_only_itself);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("w03.softmax_backward");
+    tcase_add_test(tc, test_softmax_backward_last_dim);
+    tcase_add_test(tc, test_softmax_backward_first_dim);
+    tcase_add_test(tc, test_softmax_backward_one_hot_upstream);
+    suite_add_tcase(s, tc);
     return s;
 }
 
