@@ -25,6 +25,8 @@
  */
 #include "transformer/generate.h"
 
+#include "core/fastmath.h"
+
 #include "core/err.h"
 #include "core/exercise.h"
 
@@ -116,10 +118,10 @@ static void linear(float *y, const float *x, const Tensor *W, const Tensor *b, i
 static inline float gelu(float x)
 {
     const float k = 0.7978845608028654f; // sqrt(2 / pi)
-    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+    return 0.5f * x * (1.0f + fm_tanhf(k * (x + 0.044715f * x * x * x)));
 }
 
-static inline float silu(float x) { return x * (1.0f / (1.0f + expf(-x))); }
+static inline float silu(float x) { return x * (1.0f / (1.0f + fm_expf(-x))); }
 
 // ---------------------------------------------------------------------------
 // RoPE and the causal softmax (exercises)
