@@ -140,7 +140,7 @@ static void adam_update(const NnOptimConfig *c, ParamState *s, float *p, const f
 // Stepping
 // ---------------------------------------------------------------------------
 
-static ParamState *state_for(NnOptimizer *opt, int i, int64_t n)
+ParamState *nn_optim_slot(NnOptimizer *opt, int i)
 {
     if (i >= opt->n_state) {
         int grown = opt->n_state ? opt->n_state : 8;
@@ -149,7 +149,12 @@ static ParamState *state_for(NnOptimizer *opt, int i, int64_t n)
         memset(opt->state + opt->n_state, 0, (size_t)(grown - opt->n_state) * sizeof(ParamState));
         opt->n_state = grown;
     }
-    ParamState *s = &opt->state[i];
+    return &opt->state[i];
+}
+
+static ParamState *state_for(NnOptimizer *opt, int i, int64_t n)
+{
+    ParamState *s = nn_optim_slot(opt, i);
     if (!s->ready) {
         // Zeroed buffers: Adam's m and v start at 0; SGD's buffer is overwritten at step 1.
         size_t bytes = (size_t)n * sizeof(float);

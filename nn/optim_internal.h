@@ -28,4 +28,7 @@ struct NnOptimizer {
     int64_t steps;
 };
 
+// The state slot of registry entry i, growing the table (zeroed slots) as needed.
+ParamState *nn_optim_slot(NnOptimizer *opt, int i);
+
 #endif

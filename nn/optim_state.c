@@ -31,14 +31,7 @@ void nn_optim_state_set(NnOptimizer *opt, NnParams *params, int i, int64_t step,
     if (!opt->params) opt->params = params;
     CHECK(opt->params == params, "nn_optim_state_set: the optimizer belongs to another registry");
     CHECK(step >= 0, "nn_optim_state_set: step %lld", (long long)step);
-    if (i >= opt->n_state) {
-        int grown = opt->n_state ? opt->n_state : 8;
-        while (grown <= i) grown *= 2;
-        opt->state = xrealloc(opt->state, (size_t)grown * sizeof *opt->state);
-        memset(opt->state + opt->n_state, 0, (size_t)(grown - opt->n_state) * sizeof(ParamState));
-        opt->n_state = grown;
-    }
-    ParamState *s = &opt->state[i];
+    ParamState *s = nn_optim_slot(opt, i);
     int64_t n = tensor_numel(nn_params_at(params, i)->t);
     size_t bytes = (size_t)n * sizeof(float);
     bool sgd = opt->cfg.kind == NN_OPTIM_SGD;
