@@ -23,7 +23,6 @@
  */
 #include "tensor_internal.h"
 
-#include "fastmath.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -103,14 +102,7 @@ Tensor *tensor_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, bool causal)
             for (int64_t i = 0; i < T; i++) {
                 float *row = P + i * T;
                 int64_t n = causal ? i + 1 : T; // the keys row i may see
-                float m = -INFINITY;
-                for (int64_t j = 0; j < n; j++) m = row[j] > m ? row[j] : m;
-                // exp in its own loop (fastmath.h: vectorised), then the sum.
-                for (int64_t j = 0; j < n; j++) row[j] = fm_expf(row[j] - m);
-                double s = 0.0;
-                for (int64_t j = 0; j < n; j++) s += row[j];
-                float r = (float)(1.0 / s);
-                for (int64_t j = 0; j < n; j++) row[j] *= r;
+                softmax_row(row, row, n, NULL);
                 for (int64_t j = n; j < T; j++) row[j] = 0.0f;
             }
             // O = P V: (T, T) (T, D)

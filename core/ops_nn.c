@@ -46,15 +46,8 @@ Tensor *tensor_cross_entropy(Graph *g, Tensor *logits, Tensor *targets, int igno
         const float *x = logits->data + i * C;
         float *p = sv->prob + i * C;
         int32_t y = targets->idata[i];
-        float m = -INFINITY;
-        for (int64_t j = 0; j < C; j++) m = x[j] > m ? x[j] : m;
-        double s = 0.0;
-        for (int64_t j = 0; j < C; j++) {
-            p[j] = expf(x[j] - m);
-            s += p[j];
-        }
-        float r = (float)(1.0 / s);
-        for (int64_t j = 0; j < C; j++) p[j] *= r;
+        double s;
+        float m = softmax_row(p, x, C, &s);
         if (y == ignore_index) continue;
         CHECK(y >= 0 && y < C, "cross_entropy: target %d of row %lld is outside [0, %lld); hint: "
               "pass ignore_index for padding", y, (long long)i, (long long)C);

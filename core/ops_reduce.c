@@ -9,6 +9,7 @@
 #include "tensor_internal.h"
 
 #include "exercise.h"
+#include "fastmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -134,6 +135,20 @@ Tensor *tensor_mean_all(Graph *g, Tensor *a)
 // log-softmax: dx_k = g_k - exp(y_k) sum_j g_j
 // ---------------------------------------------------------------------------
 
+float softmax_row(float *y, const float *x, int64_t n, double *sum)
+{
+    float m = -INFINITY;
+    for (int64_t k = 0; k < n; k++) m = x[k] > m ? x[k] : m;
+    if (m == -INFINITY) m = 0.0f; // a fully masked row: exp(-inf) = 0 everywhere
+    for (int64_t k = 0; k < n; k++) y[k] = fm_expf(x[k] - m); // its own loop: vectorised
+    double s = 0.0;
+    for (int64_t k = 0; k < n; k++) s += y[k];
+    float r = (float)(1.0 / s);
+    for (int64_t k = 0; k < n; k++) y[k] *= r;
+    if (sum) *sum = s;
+    return m;
+}
+
 static Tensor *softmax_op(Graph *g, OpKind op, Tensor *a, int dim)
 {
     CHECK(a->dtype == DT_F32, "%s of int tensor %s", op_name(op), a->name);
@@ -143,6 +158,10 @@ static Tensor *softmax_op(Graph *g, OpKind op, Tensor *a, int dim)
     t->iparam[0] = d;
     int64_t outer, n, inner;
     split_dims(a, d, &outer, &n, &inner);
+    if (inner == 1 && op == OP_SOFTMAX) { // the usual case, contiguous rows
+        for (int64_t o = 0; o < outer; o++) softmax_row(t->data + o * n, a->data + o * n, n, NULL);
+        return t;
+    }
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             const float *x = a->data + o * n * inner + i;

@@ -49,6 +49,11 @@ void strides_contiguous(int ndim, const int64_t *shape, int64_t *stride);
 // Formats a shape as "(2, 3, 4)" into buf (for error messages).
 const char *shape_str(const Tensor *t, char *buf, size_t n);
 
+// y[0..n) = softmax(x[0..n)), stably (max subtracted, sum in double); y may equal x.
+// Returns the row's max and writes sum(exp(x - max)) to *sum (for log-sum-exp).
+// The one softmax kernel of cross-entropy, attention and last-dim softmax (ops_reduce.c).
+float softmax_row(float *y, const float *x, int64_t n, double *sum);
+
 // Backward of each op family (called by graph.c's switch on t->op).
 void unary_backward(Graph *g, Tensor *t);      // OP_NEG..OP_MUL_SCALAR, OP_CONTIGUOUS
 void binary_backward(Graph *g, Tensor *t);     // OP_ADD..OP_DIV, OP_MASKED_FILL, OP_WHERE
