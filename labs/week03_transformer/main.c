@@ -59,7 +59,7 @@ int main(int argc, char **argv)
         {"--quick", CLI_FLAG, &quick, "a small model and corpus slice, under a minute"},
         {"--arch", CLI_STR, &arch, "gpt2 (LayerNorm, GELU, learned positions) or llama (RMSNorm, "
                                    "SwiGLU, RoPE)"},
-        {"--steps", CLI_INT, &steps, "training steps (default: 300 quick, 2500 full)"},
+        {"--steps", CLI_INT, &steps, "training steps (default: 300 quick, 2000 full)"},
         {"--vocab", CLI_INT, &vocab, "BPE vocabulary size (default: 512 quick, 2048 full)"},
         {"--layers", CLI_INT, &layers, "transformer blocks (default: 2 quick, 4 full)"},
         {"--width", CLI_INT, &width, "model width d_model (default: 64 quick, 128 full)"},
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "error: --arch must be gpt2 or llama, not '%s'\n", arch);
         return 2;
     }
-    if (!steps) steps = quick ? 300 : 2500;
+    if (!steps) steps = quick ? 300 : 2000;
     if (!vocab) vocab = quick ? 512 : 2048;
     if (!layers) layers = quick ? 2 : 4;
     if (!width) width = quick ? 64 : 128;
