@@ -62,4 +62,16 @@ static inline float fm_tanhf(float x)
     return 1.0f - 2.0f / (1.0f + e);
 }
 
+// GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+static inline float fm_gelu(float x)
+{
+    const float k = 0.7978845608028654f; // sqrt(2 / pi)
+    return 0.5f * x * (1.0f + fm_tanhf(k * (x + 0.044715f * x * x * x)));
+}
+
+static inline float fm_sigmoid(float x) { return 1.0f / (1.0f + fm_expf(-x)); }
+
+// SiLU (swish): x sigmoid(x).
+static inline float fm_silu(float x) { return x * fm_sigmoid(x); }
+
 #endif

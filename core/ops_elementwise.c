@@ -75,14 +75,9 @@ static void bcast_init(Bcast *bc, const Tensor *out, Tensor *const *ops, int n_o
     }
 }
 
-// The transcendental activations use fastmath.h's exp, so their loops vectorise: GELU over a
+// The activations come from fastmath.h (fm_gelu, fm_sigmoid, fm_silu), shared with the KV-cache
+// inference path; their loops vectorise. GELU over a
 // transformer's MLP otherwise costs more than the matmuls around it.
-static inline float gelu_fwd(float x)
-{
-    const float k = 0.7978845608028654f; // sqrt(2 / pi)
-    return 0.5f * x * (1.0f + fm_tanhf(k * (x + 0.044715f * x * x * x)));
-}
-
 static inline float gelu_grad(float x)
 {
     const float k = 0.7978845608028654f;
@@ -91,7 +86,6 @@ static inline float gelu_grad(float x)
     return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * k * (1.0f + 0.134145f * x * x);
 }
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + fm_expf(-x)); }
 
 // y[i] = f(x[i * sx]) for one row.
 static void unary_fwd_row(OpKind op, float p, float *y, const float *x, int64_t sx, int64_t n)
@@ -110,22 +104,22 @@ static void unary_fwd_row(OpKind op, float p, float *y, const float *x, int64_t 
         break;
     case OP_SIGMOID:
         if (sx == 1)
-            for (int64_t i = 0; i < n; i++) y[i] = sigmoidf(x[i]);
+            for (int64_t i = 0; i < n; i++) y[i] = fm_sigmoid(x[i]);
         else
-            for (int64_t i = 0; i < n; i++) y[i] = sigmoidf(x[i * sx]);
+            for (int64_t i = 0; i < n; i++) y[i] = fm_sigmoid(x[i * sx]);
         break;
     case OP_RELU: for (int64_t i = 0; i < n; i++) y[i] = x[i * sx] > 0.0f ? x[i * sx] : 0.0f; break;
     case OP_GELU:
         if (sx == 1)
-            for (int64_t i = 0; i < n; i++) y[i] = gelu_fwd(x[i]);
+            for (int64_t i = 0; i < n; i++) y[i] = fm_gelu(x[i]);
         else
-            for (int64_t i = 0; i < n; i++) y[i] = gelu_fwd(x[i * sx]);
+            for (int64_t i = 0; i < n; i++) y[i] = fm_gelu(x[i * sx]);
         break;
     case OP_SILU:
         if (sx == 1)
-            for (int64_t i = 0; i < n; i++) y[i] = x[i] * sigmoidf(x[i]);
+            for (int64_t i = 0; i < n; i++) y[i] = fm_silu(x[i]);
         else
-            for (int64_t i = 0; i < n; i++) y[i] = x[i * sx] * sigmoidf(x[i * sx]);
+            for (int64_t i = 0; i < n; i++) y[i] = fm_silu(x[i * sx]);
         break;
     case OP_ADD_SCALAR: for (int64_t i = 0; i < n; i++) y[i] = x[i * sx] + p; break;
     case OP_MUL_SCALAR: for (int64_t i = 0; i < n; i++) y[i] = x[i * sx] * p; break;
@@ -162,7 +156,7 @@ static void unary_bwd_row(OpKind op, float p, float *dx, const float *dy, const 
     case OP_SILU:
         // d/dx x s(x) = s + x s (1 - s)
         for (int64_t i = 0; i < n; i++) {
-            float s = sigmoidf(x[i * sx]);
+            float s = fm_sigmoid(x[i * sx]);
             dx[i * sx] += dy[i] * s * (1.0f + x[i * sx] * (1.0f - s));
         }
         break;

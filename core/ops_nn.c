@@ -142,6 +142,25 @@ static void norm_check(const char *what, Tensor *x, Tensor *w)
           (long long)x->shape[x->ndim - 1], shape_str(x, sx, 64), w ? shape_str(w, sw, 64) : "");
 }
 
+void tensor_layernorm_rows(float *y, float *mean, float *rstd, const float *x, const float *w,
+                           const float *b, int64_t N, int64_t C, float eps)
+{
+    for (int64_t i = 0; i < N; i++) {
+        const float *xi = x + i * C;
+        float *yi = y + i * C;
+        double m = 0.0, v = 0.0;
+        for (int64_t c = 0; c < C; c++) m += xi[c];
+        m /= (double)C;
+        for (int64_t c = 0; c < C; c++) v += ((double)xi[c] - m) * ((double)xi[c] - m);
+        v /= (double)C; // biased variance, as PyTorch's LayerNorm
+        float r = (float)(1.0 / sqrt(v + (double)eps)), mf = (float)m;
+        if (mean) mean[i] = mf;
+        if (rstd) rstd[i] = r;
+        for (int64_t c = 0; c < C; c++)
+            yi[c] = (xi[c] - mf) * r * (w ? w[c] : 1.0f) + (b ? b[c] : 0.0f);
+    }
+}
+
 Tensor *tensor_layernorm(Graph *g, Tensor *x, Tensor *w, Tensor *b, float eps)
 {
     norm_check("layernorm", x, w);
@@ -155,22 +174,8 @@ Tensor *tensor_layernorm(Graph *g, Tensor *x, Tensor *w, Tensor *b, float eps)
     sv->mean = arena_alloc(g->arena, (size_t)N * sizeof(float));
     sv->rstd = arena_alloc(g->arena, (size_t)N * sizeof(float));
     t->saved = sv;
-    for (int64_t i = 0; i < N; i++) {
-        const float *xi = x->data + i * C;
-        float *yi = t->data + i * C;
-        double m = 0.0, v = 0.0;
-        for (int64_t c = 0; c < C; c++) m += xi[c];
-        m /= (double)C;
-        for (int64_t c = 0; c < C; c++) v += ((double)xi[c] - m) * ((double)xi[c] - m);
-        v /= (double)C; // biased variance, as PyTorch's LayerNorm
-        float rstd = (float)(1.0 / sqrt(v + (double)eps));
-        sv->mean[i] = (float)m;
-        sv->rstd[i] = rstd;
-        for (int64_t c = 0; c < C; c++) {
-            float xhat = (xi[c] - (float)m) * rstd;
-            yi[c] = xhat * (w ? w->data[c] : 1.0f) + (b ? b->data[c] : 0.0f);
-        }
-    }
+    tensor_layernorm_rows(t->data, sv->mean, sv->rstd, x->data, w ? w->data : NULL,
+                          b ? b->data : NULL, N, C, eps);
     return t;
 }
 
@@ -213,6 +218,20 @@ void layernorm_backward(Graph *g, Tensor *t)
 // backward: with dn = dy w,  dx_j = r dn_j - r^3 x_j (1/C) sum_i dn_i x_i,  dw += sum_rows dy x r
 // ---------------------------------------------------------------------------
 
+void tensor_rmsnorm_rows(float *y, float *rstd, const float *x, const float *w, int64_t N,
+                         int64_t C, float eps)
+{
+    for (int64_t i = 0; i < N; i++) {
+        const float *xi = x + i * C;
+        float *yi = y + i * C;
+        double ss = 0.0;
+        for (int64_t c = 0; c < C; c++) ss += (double)xi[c] * xi[c];
+        float r = (float)(1.0 / sqrt(ss / (double)C + (double)eps));
+        if (rstd) rstd[i] = r;
+        for (int64_t c = 0; c < C; c++) yi[c] = xi[c] * r * (w ? w[c] : 1.0f);
+    }
+}
+
 Tensor *tensor_rmsnorm(Graph *g, Tensor *x, Tensor *w, float eps)
 {
     norm_check("rmsnorm", x, w);
@@ -225,15 +244,7 @@ Tensor *tensor_rmsnorm(Graph *g, Tensor *x, Tensor *w, float eps)
     sv->mean = NULL;
     sv->rstd = arena_alloc(g->arena, (size_t)N * sizeof(float));
     t->saved = sv;
-    for (int64_t i = 0; i < N; i++) {
-        const float *xi = x->data + i * C;
-        float *yi = t->data + i * C;
-        double ss = 0.0;
-        for (int64_t c = 0; c < C; c++) ss += (double)xi[c] * xi[c];
-        float r = (float)(1.0 / sqrt(ss / (double)C + (double)eps));
-        sv->rstd[i] = r;
-        for (int64_t c = 0; c < C; c++) yi[c] = xi[c] * r * (w ? w->data[c] : 1.0f);
-    }
+    tensor_rmsnorm_rows(t->data, sv->rstd, x->data, w ? w->data : NULL, N, C, eps);
     return t;
 }
 

@@ -340,6 +340,14 @@ Tensor *tensor_rmsnorm(Graph *g, Tensor *x, Tensor *w, float eps);
 // The mask comes from rng, so a seed reproduces it. p == 0 returns a unchanged.
 Tensor *tensor_dropout(Graph *g, Tensor *a, float p, Rng *rng);
 
+// The row kernels behind tensor_layernorm and tensor_rmsnorm, on raw arrays, for code that
+// runs without a graph (the KV-cache inference path) and must compute exactly the same numbers.
+// y, x: (N, C) row-major; w, b: (C,) or NULL; mean, rstd: (N,) or NULL (the row statistics).
+void tensor_layernorm_rows(float *y, float *mean, float *rstd, const float *x, const float *w,
+                           const float *b, int64_t N, int64_t C, float eps);
+void tensor_rmsnorm_rows(float *y, float *rstd, const float *x, const float *w, int64_t N,
+                         int64_t C, float eps);
+
 // Fused scaled dot-product attention. q: (B, H, T, D); k, v: (B, KVH, T, D) with H % KVH == 0
 // (grouped-query attention: query head h reads kv head h / (H / KVH)). Returns
 // out (B, H, T, D) = softmax(q k^T / sqrt(D) + mask) v, where the mask hides the future

@@ -58,45 +58,15 @@ struct TfInfer {
 // Kernels: norms, activations, linear layers
 // ---------------------------------------------------------------------------
 
-// LayerNorm of n rows of C, exactly as tensor_layernorm: mean and biased variance in double.
-static void layernorm_rows(float *y, const float *x, const float *w, const float *b, int n, int C,
-                           float eps)
-{
-    for (int i = 0; i < n; i++) {
-        const float *xi = x + (size_t)i * C;
-        float *yi = y + (size_t)i * C;
-        double m = 0.0, v = 0.0;
-        for (int c = 0; c < C; c++) m += xi[c];
-        m /= (double)C;
-        for (int c = 0; c < C; c++) v += ((double)xi[c] - m) * ((double)xi[c] - m);
-        v /= (double)C;
-        float rstd = (float)(1.0 / sqrt(v + (double)eps)), mf = (float)m;
-        for (int c = 0; c < C; c++)
-            yi[c] = (xi[c] - mf) * rstd * (w ? w[c] : 1.0f) + (b ? b[c] : 0.0f);
-    }
-}
-
-// RMSNorm of n rows, exactly as tensor_rmsnorm: x / sqrt(mean(x^2) + eps) * w.
-static void rmsnorm_rows(float *y, const float *x, const float *w, int n, int C, float eps)
-{
-    for (int i = 0; i < n; i++) {
-        const float *xi = x + (size_t)i * C;
-        float *yi = y + (size_t)i * C;
-        double ss = 0.0;
-        for (int c = 0; c < C; c++) ss += (double)xi[c] * xi[c];
-        float r = (float)(1.0 / sqrt(ss / (double)C + (double)eps));
-        for (int c = 0; c < C; c++) yi[c] = xi[c] * r * (w ? w[c] : 1.0f);
-    }
-}
-
 static void norm_rows(const TfModel *m, float *y, const float *x, const Tensor *w, const Tensor *b,
                       int n)
 {
     const TfConfig *c = &m->cfg;
     if (c->arch == TF_GPT2)
-        layernorm_rows(y, x, w ? w->data : NULL, b ? b->data : NULL, n, c->d_model, c->norm_eps);
+        tensor_layernorm_rows(y, NULL, NULL, x, w ? w->data : NULL, b ? b->data : NULL, n,
+                              c->d_model, c->norm_eps);
     else
-        rmsnorm_rows(y, x, w ? w->data : NULL, n, c->d_model, c->norm_eps);
+        tensor_rmsnorm_rows(y, NULL, x, w ? w->data : NULL, n, c->d_model, c->norm_eps);
 }
 
 // y (n, out) = x (n, in) W^T (+ b), W (out, in). The bias is added after the product, as the
@@ -114,14 +84,6 @@ static void linear(float *y, const float *x, const Tensor *W, const Tensor *b, i
             for (int j = 0; j < out; j++) y[(size_t)i * out + j] += b->data[j];
 }
 
-// The graph's GELU (tanh approximation) and SiLU, same float expressions.
-static inline float gelu(float x)
-{
-    const float k = 0.7978845608028654f; // sqrt(2 / pi)
-    return 0.5f * x * (1.0f + fm_tanhf(k * (x + 0.044715f * x * x * x)));
-}
-
-static inline float silu(float x) { return x * (1.0f / (1.0f + fm_expf(-x))); }
 
 // ---------------------------------------------------------------------------
 // RoPE and the causal softmax (exercises)
@@ -385,9 +347,9 @@ const float *tf_infer_forward(TfInfer *s, const int32_t *tokens, int n, int pos)
         linear(s->f1, s->z, ly->w_up, ly->b_up, n, C, F);
         if (llama) {
             linear(s->f2, s->z, ly->w_gate, NULL, n, C, F);
-            for (size_t j = 0; j < (size_t)n * F; j++) s->f1[j] = silu(s->f2[j]) * s->f1[j];
+            for (size_t j = 0; j < (size_t)n * F; j++) s->f1[j] = fm_silu(s->f2[j]) * s->f1[j];
         } else {
-            for (size_t j = 0; j < (size_t)n * F; j++) s->f1[j] = gelu(s->f1[j]);
+            for (size_t j = 0; j < (size_t)n * F; j++) s->f1[j] = fm_gelu(s->f1[j]);
         }
         linear(s->y, s->f1, ly->w_down, ly->b_down, n, F, C);
         for (size_t j = 0; j < (size_t)n * C; j++) s->x[j] += s->y[j];
