@@ -16,7 +16,7 @@ MODE ?= release
 BUILD := build/$(MODE)
 CC ?= cc
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-PKGS := openblas check stb jansson zlib ompi-c
+PKGS := openblas check stb jansson zlib ompi-c sqlite3 poppler-glib
 
 ifeq ($(filter $(MODE),release debug asan),)
 $(error MODE must be release, debug or asan (got '$(MODE)'))
@@ -39,12 +39,13 @@ LDFLAGS_asan := -fsanitize=address,undefined
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS += $(CFLAGS_COMMON) $(CFLAGS_$(MODE)) $(PKG_CFLAGS)
-LDLIBS += $(PKG_LIBS) -lm -lpthread
+# libstemmer (Snowball stemmers, for BM25) ships no pkg-config file.
+LDLIBS += $(PKG_LIBS) -lstemmer -lm -lpthread
 # --as-needed: a program that uses no MPI function does not load libmpi at all.
 LDFLAGS += -Wl,--as-needed $(LDFLAGS_$(MODE))
 
 # Modules, lowest layer last (the static-library link order).
-MODULES := transformer nn datasets core
+MODULES := rag transformer nn datasets core
 LIBS := $(foreach m,$(MODULES),$(BUILD)/lib/lib$(m).a)
 
 define module_rules
@@ -124,7 +125,8 @@ HANDOUT_DIR ?= handout
 handout: $(BUILD)/tools/handout
 	$(BUILD)/tools/handout --out $(HANDOUT_DIR) $(if $(WEEKS),--weeks "$(WEEKS)")
 
-bench: deps
+bench:
+	@sh tools/deps.sh bench
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@sh tools/run_bench.sh $(BUILD)
 

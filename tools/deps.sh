@@ -36,8 +36,13 @@ npm_peers() {
 # Build and test tools, libraries, and the real data sets (Debian packages, nothing downloaded
 # at run time). Keep in step with README.md.
 PKGS="gcc make pkg-config libopenblas-dev check libsubunit-dev libstb-dev libjansson-dev
-zlib1g-dev gdb valgrind openmpi-bin libopenmpi-dev
+zlib1g-dev gdb valgrind openmpi-bin libopenmpi-dev libsqlite3-dev libpoppler-glib-dev
+libstemmer-dev poppler-utils groff ghostscript
 dataset-fashion-mnist dict-foldoc dict-jargon dict-devil fortunes wordnet-base"
+# `sh tools/deps.sh bench` (make bench) adds the Python peers of the benchmarks.
+if [ "${1:-}" = bench ]; then
+    PKGS="$PKGS python3-torch python3-numpy python3-faiss python3-hnswlib"
+fi
 
 missing=""
 for p in $PKGS; do
