@@ -252,7 +252,7 @@ static Tensor *dropout(Graph *g, const TfModel *m, Tensor *x, bool train, Rng *r
     return tensor_dropout(g, x, m->cfg.dropout, rng);
 }
 
-Tensor *tf_model_forward(Graph *g, TfModel *m, Tensor *tokens, bool train, Rng *rng)
+Tensor *tf_model_hidden(Graph *g, TfModel *m, Tensor *tokens, bool train, Rng *rng)
 {
     const TfConfig *c = &m->cfg;
     CHECK(tokens->dtype == DT_I32 && tokens->ndim == 2, "tf_model_forward: tokens must be "
@@ -273,7 +273,12 @@ Tensor *tf_model_forward(Graph *g, TfModel *m, Tensor *tokens, bool train, Rng *
         Tensor *f = mlp(g, m, y, norm(g, m, x, y->ffn_norm_w, y->ffn_norm_b));
         x = tensor_add(g, x, dropout(g, m, f, train, rng));
     }
-    x = norm(g, m, x, m->norm_w, m->norm_b);
+    return norm(g, m, x, m->norm_w, m->norm_b);
+}
+
+Tensor *tf_model_forward(Graph *g, TfModel *m, Tensor *tokens, bool train, Rng *rng)
+{
+    Tensor *x = tf_model_hidden(g, m, tokens, train, rng); // (B, T, C)
     Tensor *head = m->lm_head ? m->lm_head : m->tok_emb;
     return tensor_matmul(g, x, tensor_transpose(g, head, 0, 1)); // (B, T, V)
 }

@@ -111,6 +111,11 @@ void tf_model_free(TfModel *m);
 // train turns dropout on (rng may be NULL when cfg.dropout is 0 or train is false).
 Tensor *tf_model_forward(Graph *g, TfModel *m, Tensor *tokens, bool train, Rng *rng);
 
+// The final hidden states (B, T, C): the last block's output after the final norm, i.e. the
+// logits before the output projection (tf_model_forward = tf_model_hidden then E^T or W_out).
+// Embedders pool these (rag/embed.h).
+Tensor *tf_model_hidden(Graph *g, TfModel *m, Tensor *tokens, bool train, Rng *rng);
+
 // Mean next-token cross-entropy of the logits of `tokens` (B, T) against `targets` (B, T)
 // (entries of -1 are ignored, e.g. padding). Returns a scalar tensor.
 Tensor *tf_model_loss(Graph *g, TfModel *m, Tensor *tokens, Tensor *targets, bool train,
