@@ -21,7 +21,26 @@ RagEmbedder rag_embedder_w2v(const NnW2v *w2v, float sif_a)
     CHECK(sif_a >= 0.0f, "rag_embedder_w2v: sif_a = %g must be >= 0", sif_a);
     RagEmbedder e = {.kind = RAG_EMBED_W2V, .dim = w2v->dim, .w2v = w2v, .sif_a = sif_a};
     for (int64_t i = 0; i < w2v->vocab; i++) e.total_count_ += (double)w2v->counts[i];
+    // c = sum_w p(w) s(w) u_w, accumulated in double.
+    int64_t D = w2v->dim;
+    double *c = calloc((size_t)D, sizeof *c);
+    e.center_ = malloc((size_t)D * sizeof *e.center_);
+    CHECK(c && e.center_, "rag_embedder_w2v: out of memory");
+    for (int64_t i = 0; i < w2v->vocab; i++) {
+        double p = (double)w2v->counts[i] / e.total_count_;
+        double s = sif_a > 0 ? sif_a / (sif_a + p) : 1.0;
+        for (int64_t j = 0; j < D; j++) c[j] += p * s * w2v->unit[i * D + j];
+    }
+    for (int64_t j = 0; j < D; j++) e.center_[j] = (float)c[j];
+    free(c);
     return e;
+}
+
+void rag_embedder_deinit(RagEmbedder *e)
+{
+    if (!e) return;
+    free(e->center_);
+    e->center_ = NULL;
 }
 
 RagEmbedder rag_embedder_w2v_proj(const NnW2v *w2v, float sif_a, const float *proj, int64_t dim)
@@ -86,7 +105,7 @@ static int64_t embed_w2v(const RagEmbedder *e, const char *text, int64_t len, fl
             s = (float)(e->sif_a / (e->sif_a + p));
         }
         const float *u = m->unit + id * D;
-        for (int64_t j = 0; j < D; j++) acc[j] += s * u[j];
+        for (int64_t j = 0; j < D; j++) acc[j] += s * u[j] - e->center_[j];
         known++;
     }
     free(buf);

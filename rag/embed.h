@@ -10,6 +10,12 @@
  *                  (the contrastively tuned encoder of week 9 supplies P) and normalised.
  *                    v = normalize( P · sum_w (a / (a + p(w))) u_w / n_known )
  *                  where u_w are the unit word vectors (NnW2v.unit). Unknown words are skipped.
+                  Averaged word vectors share a large common direction (every text contains
+                  "the", "of", "a"...), which makes all cosines ~0.99; SIF removes it. Here it
+                  is removed before the projection by centring on its expectation under the
+                  unigram distribution: each known word contributes s(w) u_w - c with
+                    c = sum_w p(w) s(w) u_w,
+                  the mean contribution of a word drawn from the corpus (no corpus pass needed).
  *   RAG_EMBED_TF   mean-pooled final hidden states of a transformer (transformer/model.h
  *                  tf_model_hidden) over the BPE tokens of the text (the first max_tokens of
  *                  them), normalised: v = normalize( (1/T) sum_t h_t ).
@@ -27,7 +33,7 @@
  * Usage:
  *     NnW2v w2v;  nn_w2v_load(&w2v, "out/week02_embeddings/embeddings.safetensors");
  *     nn_w2v_normalize(&w2v);
- *     RagEmbedder e = rag_embedder_w2v(&w2v, 1e-3f);
+ *     RagEmbedder e = rag_embedder_w2v(&w2v, 1e-3f);     // rag_embedder_deinit(&e) at the end
  *     float *vecs = malloc(n * e.dim * sizeof *vecs);
  *     rag_embed_batch(&e, texts, lens, n, vecs);     // (n, dim), unit rows
  *     float q[RAG_EMBED_MAX_DIM];
@@ -55,13 +61,14 @@ typedef struct {
     float sif_a;         // a of a / (a + p(w)); 0 = plain (unweighted) mean
     const float *proj;   // borrowed (dim, D) row-major, or NULL (dim = D)
     double total_count_; // internal: sum of w2v->counts
+    float *center_;      // internal: (D) c above, owned (rag_embedder_deinit)
     // RAG_EMBED_TF
     TfModel *model;      // borrowed
     TfBpe *bpe;          // borrowed
     int max_tokens;      // texts are truncated to this many tokens (<= model ctx)
 } RagEmbedder;
 
-// An averaged-word-vector embedder (dim = D). sif_a >= 0.
+// An averaged-word-vector embedder (dim = D). sif_a >= 0. Free with rag_embedder_deinit.
 RagEmbedder rag_embedder_w2v(const NnW2v *w2v, float sif_a);
 
 // The same with a projection P (dim, D), borrowed (the tuned encoder of week 9).
@@ -69,6 +76,9 @@ RagEmbedder rag_embedder_w2v_proj(const NnW2v *w2v, float sif_a, const float *pr
 
 // A mean-pooled transformer embedder (dim = C). max_tokens <= 0 means the model's ctx.
 RagEmbedder rag_embedder_tf(TfModel *model, TfBpe *bpe, int max_tokens);
+
+// Releases what the embedder owns (the W2V centre vector); safe on any embedder, twice too.
+void rag_embedder_deinit(RagEmbedder *e);
 
 // "w2v-sif", "w2v-proj" or "tf-mean": names the embedder in stores, tables and run files.
 const char *rag_embedder_name(const RagEmbedder *e);

@@ -34,13 +34,18 @@ static NnW2v make_w2v(void)
 static void reference_w2v(const NnW2v *m, const char *const *words, int n, double a,
                           const float *proj, int64_t dim, double *out)
 {
-    double total = 0, acc[64] = {0};
+    double total = 0, acc[64] = {0}, c[64] = {0};
     for (int64_t i = 0; i < m->vocab; i++) total += (double)m->counts[i];
+    // The centre: the expected contribution of one corpus word, sum_w p(w) s(w) u_w.
+    for (int64_t i = 0; i < m->vocab; i++) {
+        double p = (double)m->counts[i] / total, s = a > 0 ? a / (a + p) : 1.0;
+        for (int64_t j = 0; j < m->dim; j++) c[j] += p * s * m->unit[i * m->dim + j];
+    }
     for (int k = 0; k < n; k++) {
         int64_t id = nn_w2v_find(m, words[k]);
         if (id < 0) continue;
         double s = a > 0 ? a / (a + (double)m->counts[id] / total) : 1.0;
-        for (int64_t j = 0; j < m->dim; j++) acc[j] += s * m->unit[id * m->dim + j];
+        for (int64_t j = 0; j < m->dim; j++) acc[j] += s * m->unit[id * m->dim + j] - c[j];
     }
     double ss = 0;
     for (int64_t r = 0; r < dim; r++) {
@@ -72,6 +77,8 @@ START_TEST(test_w2v_sif_matches_formula)
     double dot = 0;
     for (int j = 0; j < 8; j++) dot += (double)p[j] * got[j];
     ck_assert(dot < 0.99999);
+    rag_embedder_deinit(&e);
+    rag_embedder_deinit(&plain);
     nn_w2v_deinit(&m);
 }
 END_TEST
@@ -90,6 +97,7 @@ START_TEST(test_w2v_substring_and_empty)
     ck_assert_int_eq(rag_embed(&e, "zzz qqq", 7, z), 0);
     for (int j = 0; j < 8; j++) ck_assert(z[j] == 0.0f);
     ck_assert_int_eq(rag_embed(&e, "", 0, z), 0);
+    rag_embedder_deinit(&e);
     nn_w2v_deinit(&m);
 }
 END_TEST
@@ -115,6 +123,7 @@ START_TEST(test_w2v_projection)
     rag_embed_batch(&e, texts, lens, 2, batch);
     rag_embed(&e, "kernel", 6, one);
     ck_assert(memcmp(batch, got, sizeof got) == 0 && memcmp(batch + 3, one, sizeof one) == 0);
+    rag_embedder_deinit(&e);
     nn_w2v_deinit(&m);
 }
 END_TEST
