@@ -13,10 +13,14 @@ static _Thread_local int err_last = ERR_OK;
 
 int err_set(int code, const char *fmt, ...)
 {
+    // Format into a scratch buffer first: callers often wrap the previous message,
+    // err_set(rc, "%s: %s", path, err_msg()), and that argument points into err_buf.
+    char tmp[sizeof err_buf];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    memcpy(err_buf, tmp, sizeof err_buf);
     err_last = code;
     return code;
 }

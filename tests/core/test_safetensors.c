@@ -707,6 +707,16 @@ START_TEST(test_st_fuzz_bit_flips)
 }
 END_TEST
 
+// err_set may wrap the previous message (err_msg() as an argument): the result must read whole.
+START_TEST(test_err_wraps_previous_message)
+{
+    err_set(ERR_FORMAT, "inner: bad byte at %d", 17);
+    ck_assert_int_eq(err_set(ERR_IO, "outer %s: %s", "file.bin", err_msg()), ERR_IO);
+    ck_assert_str_eq(err_msg(), "outer file.bin: inner: bad byte at 17");
+    ck_assert_int_eq(err_code(), ERR_IO);
+}
+END_TEST
+
 static Suite *safetensors_suite(void)
 {
     Suite *s = suite_create("safetensors");
@@ -723,6 +733,7 @@ static Suite *safetensors_suite(void)
     tcase_add_test(tc, test_st_rejects_bad_lengths);
     tcase_add_test(tc, test_st_fuzz_truncated);
     tcase_add_test(tc, test_st_fuzz_bit_flips);
+    tcase_add_test(tc, test_err_wraps_previous_message);
     suite_add_tcase(s, tc);
     return s;
 }
