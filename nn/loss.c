@@ -8,6 +8,7 @@
 #include "nn/loss.h"
 
 #include "core/err.h"
+#include "core/exercise.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -88,6 +89,13 @@ Tensor *nn_info_nce_loss(Graph *g, Tensor *q, Tensor *k, float tau, bool symmetr
     CHECK(tau > 0.0f, "info_nce: temperature %g must be > 0", tau);
     int64_t B = q->shape[0];
     CHECK(B <= INT32_MAX, "info_nce: batch %lld too large", (long long)B);
+    // EXERCISE(w09.infonce): the InfoNCE loss with in-batch negatives (see loss.h). Make the
+    //   int32 targets 0, 1, ..., B-1 (row i's positive is column i), the similarities
+    //   S = q k^T / tau (B, B) with tensor_matmul on a transposed view of k and
+    //   tensor_mul_scalar, and the loss tensor_cross_entropy(S, targets). When symmetric, also
+    //   take the cross-entropy of S^T (keys -> queries) and return the mean of the two.
+    // STUB: exercise_stub("w09.infonce"); (void)symmetric;
+    // STUB: return tensor_sum_all(g, tensor_mul_scalar(g, q, 0.0f));
     // The positive of row i is column i: targets 0, 1, ..., B-1.
     Tensor *targets = tensor_new(graph_arena(g), DT_I32, 1, (int64_t[]){B});
     for (int64_t i = 0; i < B; i++) targets->idata[i] = (int32_t)i;
@@ -99,4 +107,5 @@ Tensor *nn_info_nce_loss(Graph *g, Tensor *q, Tensor *k, float tau, bool symmetr
     // Columns: each key against every query (cross_entropy makes the view contiguous).
     Tensor *loss_t = tensor_cross_entropy(g, tensor_transpose(g, s, 0, 1), targets, -1);
     return tensor_mul_scalar(g, tensor_add(g, loss, loss_t), 0.5f);
+    // END EXERCISE
 }

@@ -193,11 +193,20 @@ void tf_model_free(TfModel *m)
 // Forward
 // ---------------------------------------------------------------------------
 
-// y = x W^T (+ b) for x (B, T, in), W (out, in): one sgemm with W read transposed in place.
-static Tensor *linear(Graph *g, Tensor *x, Tensor *w, Tensor *b)
+// How a forward pass runs: the LoRA adapters' dropout needs these.
+typedef struct {
+    bool train;
+    Rng *rng;
+} Pass;
+
+// y = x W^T (+ b) for x (B, T, in), W (out, in): one sgemm with W read transposed in place;
+// plus the LoRA update s (drop(x) A^T) B^T when an unmerged adapter is attached.
+static Tensor *linear(Graph *g, Tensor *x, Tensor *w, Tensor *b, const NnLoraLinear *lora,
+                      const Pass *ps)
 {
     Tensor *y = tensor_matmul(g, x, tensor_transpose(g, w, 0, 1));
-    return b ? tensor_add(g, y, b) : y;
+    y = b ? tensor_add(g, y, b) : y;
+    return lora ? nn_lora_forward(g, lora, x, y, ps->train, ps->rng) : y;
 }
 
 static Tensor *norm(Graph *g, const TfModel *m, Tensor *x, Tensor *w, Tensor *b)
@@ -214,13 +223,18 @@ static Tensor *split_heads(Graph *g, Tensor *x, int64_t heads)
     return tensor_transpose(g, r, 1, 2);
 }
 
-static Tensor *attention(Graph *g, const TfModel *m, const TfLayer *y, Tensor *x)
+static Tensor *attention(Graph *g, const TfModel *m, const TfLayer *y, Tensor *x,
+                         const Pass *ps)
 {
     const TfConfig *c = &m->cfg;
     int64_t B = x->shape[0], T = x->shape[1];
-    Tensor *q = split_heads(g, linear(g, x, y->wq, y->bq), c->n_head);     // (B, H, T, hd)
-    Tensor *k = split_heads(g, linear(g, x, y->wk, y->bk), c->n_kv_head);  // (B, KVH, T, hd)
-    Tensor *v = split_heads(g, linear(g, x, y->wv, y->bv), c->n_kv_head);  // (B, KVH, T, hd)
+    const NnLoraLinear *const *ad = y->lora;
+    Tensor *q = linear(g, x, y->wq, y->bq, ad[NN_LORA_Q], ps);
+    Tensor *k = linear(g, x, y->wk, y->bk, ad[NN_LORA_K], ps);
+    Tensor *v = linear(g, x, y->wv, y->bv, ad[NN_LORA_V], ps);
+    q = split_heads(g, q, c->n_head);    // (B, H, T, hd)
+    k = split_heads(g, k, c->n_kv_head); // (B, KVH, T, hd)
+    v = split_heads(g, v, c->n_kv_head); // (B, KVH, T, hd)
     if (c->arch == TF_LLAMA) {
         // Positions are the index along dim -2 (T), from 0.
         q = tensor_rope(g, q, 0, c->rope_base);
@@ -229,20 +243,21 @@ static Tensor *attention(Graph *g, const TfModel *m, const TfLayer *y, Tensor *x
     Tensor *o = tensor_attention(g, q, k, v, true);                          // (B, H, T, hd)
     o = tensor_reshape(g, tensor_transpose(g, o, 1, 2), 3,
                        (int64_t[]){B, T, (int64_t)c->n_head * (c->d_model / c->n_head)});
-    return linear(g, o, y->wo, y->bo);                                       // (B, T, C)
+    return linear(g, o, y->wo, y->bo, ad[NN_LORA_O], ps); // (B, T, C)
 }
 
-static Tensor *mlp(Graph *g, const TfModel *m, const TfLayer *y, Tensor *x)
+static Tensor *mlp(Graph *g, const TfModel *m, const TfLayer *y, Tensor *x, const Pass *ps)
 {
     Tensor *h;
     if (m->cfg.arch == TF_GPT2) {
-        h = tensor_gelu(g, linear(g, x, y->w_up, y->b_up));
+        h = tensor_gelu(g, linear(g, x, y->w_up, y->b_up, y->lora[NN_LORA_UP], ps));
     } else {
         // SwiGLU: silu(x Wgate^T) * (x Wup^T).
-        h = tensor_mul(g, tensor_silu(g, linear(g, x, y->w_gate, NULL)),
-                       linear(g, x, y->w_up, NULL));
+        Tensor *gate = linear(g, x, y->w_gate, NULL, y->lora[NN_LORA_GATE], ps);
+        h = tensor_mul(g, tensor_silu(g, gate), linear(g, x, y->w_up, NULL,
+                                                        y->lora[NN_LORA_UP], ps));
     }
-    return linear(g, h, y->w_down, y->b_down);
+    return linear(g, h, y->w_down, y->b_down, y->lora[NN_LORA_DOWN], ps);
 }
 
 static Tensor *dropout(Graph *g, const TfModel *m, Tensor *x, bool train, Rng *rng)
@@ -266,11 +281,12 @@ Tensor *tf_model_hidden(Graph *g, TfModel *m, Tensor *tokens, bool train, Rng *r
         x = tensor_add(g, x, tensor_slice(g, m->pos_emb, 0, 0, T));
     }
     x = dropout(g, m, x, train, rng);
+    const Pass ps = {.train = train, .rng = rng};
     for (int l = 0; l < c->n_layer; l++) {
         const TfLayer *y = &m->layer[l];
-        Tensor *a = attention(g, m, y, norm(g, m, x, y->attn_norm_w, y->attn_norm_b));
+        Tensor *a = attention(g, m, y, norm(g, m, x, y->attn_norm_w, y->attn_norm_b), &ps);
         x = tensor_add(g, x, dropout(g, m, a, train, rng));
-        Tensor *f = mlp(g, m, y, norm(g, m, x, y->ffn_norm_w, y->ffn_norm_b));
+        Tensor *f = mlp(g, m, y, norm(g, m, x, y->ffn_norm_w, y->ffn_norm_b), &ps);
         x = tensor_add(g, x, dropout(g, m, f, train, rng));
     }
     return norm(g, m, x, m->norm_w, m->norm_b);
@@ -293,6 +309,28 @@ Tensor *tf_model_loss(Graph *g, TfModel *m, Tensor *tokens, Tensor *targets, boo
     Tensor *flat = tensor_reshape(g, logits, 2, (int64_t[]){-1, V});       // (B*T, V), a view
     Tensor *tflat = tensor_reshape(g, targets, 1, (int64_t[]){-1});        // (B*T,)
     return tensor_cross_entropy(g, flat, tflat, -1);
+}
+
+// ---------------------------------------------------------------------------
+// LoRA adapters
+// ---------------------------------------------------------------------------
+
+void tf_model_attach_lora(TfModel *m, NnLora *set)
+{
+    CHECK(m && set, "tf_model_attach_lora: NULL argument");
+    CHECK(nn_lora_base(set) == m->params && nn_lora_n_layer(set) == m->cfg.n_layer,
+          "tf_model_attach_lora: the adapter set was made on another model; hint: "
+          "nn_lora_create(m->params, ...) on this model");
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        for (int t = 0; t < NN_LORA_N_TARGETS; t++)
+            m->layer[l].lora[t] = nn_lora_site(set, l, (NnLoraTarget)t);
+}
+
+void tf_model_detach_lora(TfModel *m)
+{
+    CHECK(m, "tf_model_detach_lora: NULL model");
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        for (int t = 0; t < NN_LORA_N_TARGETS; t++) m->layer[l].lora[t] = NULL;
 }
 
 // ---------------------------------------------------------------------------

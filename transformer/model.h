@@ -49,6 +49,7 @@
 
 #include "core/safetensors.h"
 #include "core/tensor.h"
+#include "nn/lora.h"
 #include "nn/params.h"
 
 #include <stdbool.h>
@@ -81,6 +82,9 @@ typedef struct {
     Tensor *w_gate;                    // (F, C) llama only
     Tensor *w_up, *w_down;             // (F, C), (C, F)
     Tensor *b_up, *b_down;             // gpt2 only
+    // LoRA adapters (nn/lora.h) on wq, wk, wv, wo, w_gate, w_up, w_down, indexed by
+    // NnLoraTarget; NULL when none. Set by tf_model_attach_lora, borrowed from the NnLora.
+    const NnLoraLinear *lora[NN_LORA_N_TARGETS];
 } TfLayer;
 
 typedef struct {
@@ -153,5 +157,17 @@ bool tf_config_equal(const TfConfig *a, const TfConfig *b);
 
 // "gpt2" / "llama".
 const char *tf_arch_name(TfArch arch);
+
+// Attaches a LoRA adapter set made on this model's registry (nn_lora_create(m->params, ...)):
+// every linear layer with an adapter then computes y = x W^T + b + s (drop(x) A^T) B^T in
+// tf_model_forward / tf_model_hidden / tf_model_loss (dropout only when train). Adapters that
+// are merged are skipped (their update is already in W). The set is borrowed and must stay
+// alive until tf_model_detach_lora. The KV-cache inference path (transformer/generate.h) reads
+// the weights directly and does not see attached adapters: merge them first (nn_lora_merge).
+// CHECKs that the set was made on m->params with m's layer count.
+void tf_model_attach_lora(TfModel *m, NnLora *set);
+
+// Removes every adapter pointer (weights keep any merged update).
+void tf_model_detach_lora(TfModel *m);
 
 #endif
