@@ -270,4 +270,31 @@ int tf_gguf_import(const char *path, TfModel **model, TfBpe **tok);
 int tf_gguf_model_from(const TfGguf *g, TfModel **model);
 int tf_gguf_tok_from(const TfGguf *g, TfBpe **tok);
 
+// ---------------------------------------------------------------------------
+// LoRA adapter export (gguf_lora.c)
+// ---------------------------------------------------------------------------
+
+// Writes a LoRA adapter set (nn/lora.h) made on the TF_LLAMA model `base` as a GGUF adapter
+// that llama.cpp loads next to base's own GGUF (tf_gguf_export), atomically, all tensors F32:
+//   llama-cli -m base.gguf --lora adapter.gguf        (llama_adapter_lora_init in the C API)
+// Keys: general.architecture = "llama", general.type = "adapter", adapter.type = "lora",
+// adapter.lora.alpha (f32), plus the engine's config for readers (engine.lora.rank,
+// .alpha, .rslora, .targets). Tensors, for each layer N and target t of the set:
+//   "blk.N.<t's weight>.weight.lora_a"   A (r, in)  written as ne = {in, r}
+//   "blk.N.<t's weight>.weight.lora_b"   B (out, r) written as ne = {r, out}
+// (the base weight's name + ".lora_a"/".lora_b"; row-major data unchanged, no transpose).
+// Scale: llama.cpp applies y += (alpha_file / r) * user_scale * B (A x), with r = B's rank.
+// So alpha_file = alpha for plain LoRA (s = alpha / r), and alpha_file = alpha * sqrt(r) for
+// rsLoRA (s = alpha / sqrt(r) = alpha_file / r): at llama.cpp's user scale 1.0 (its default)
+// the adapted model equals the engine's model with the set attached or merged. An adapter
+// whose own scale was changed by hand (NnLoraLinear.scale differing from the config's by more
+// than 1e-6 relative) gets the ratio folded into its written B, since llama.cpp has one alpha
+// per file. The set and the model are only read.
+// Errors: ERR_INVALID (base is not TF_LLAMA; an adapter of the set is merged: its update is
+// already in base's weights, so base.gguf + adapter would apply it twice; hint: export the
+// adapter and the base before nn_lora_merge, or nn_lora_unmerge), ERR_SHAPE (the set has
+// another layer count than base, or an adapter does not fit base's weight of that name),
+// ERR_NOTFOUND (base lacks a weight the set adapts), ERR_IO.
+int tf_gguf_export_lora(const NnLora *set, const TfModel *base, const char *path);
+
 #endif

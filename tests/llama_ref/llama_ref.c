@@ -13,16 +13,22 @@
  *
  *   llama_ref tokenize MODEL TEXT
  *       TOKENS n id_0 ... id_{n-1}          llama_tokenize with add_special = false (no BOS)
- *   llama_ref eval MODEL ID,ID,... [--gen G] [--threads T]
+ *   llama_ref eval MODEL ID,ID,... [--gen G] [--threads T] [--lora FILE [--lora-scale S]]
  *       LOGITS V l_0 ... l_{V-1}            raw logits of the LAST prompt position (%.9g)
  *       GREEDY G id_0 ... id_{G-1}          then G greedy tokens (argmax, ties: lowest id),
  *                                           each decoded one at a time through the KV cache
- *   llama_ref bench MODEL [--threads T] [--prefill P] [--gen G] [--reps R]
+ *   llama_ref bench MODEL [--threads T] [--prefill P] [--gen G] [--reps R] [--lora FILE
+ *                   [--lora-scale S]]
  *       PREFILL_TPS x                       P tokens in one batch, median of R runs
  *       GEN_TPS y                           1 token, then G greedy decodes, median of R runs
  *       PEER {"threads":T,...,"prefill_tps":x,"gen_tps":y}   the same, as JSON (bench_util.h)
  *   llama_ref quantize IN OUT               OUT = IN with every matrix in Q8_0 (information)
  *       QUANTIZED OUT
+ *
+ * --lora FILE loads a GGUF LoRA adapter (general.type = "adapter") with
+ * llama_adapter_lora_init and applies it to the context with llama_set_adapters_lora at user
+ * scale S (default 1.0): each adapted matmul then adds S * alpha / r * B (A x). A file that
+ * llama.cpp refuses exits with status 1 (LLAMA_REF_VERBOSE=1 shows its reason).
  *
  * The context is what the agreement needs: n_ctx 256 (or more when P + G needs it), one
  * sequence, an F32 KV cache, flash attention off, CPU only. Threads: --threads sets both the
@@ -35,6 +41,7 @@
 #include <llama.h>
 #include <ggml-backend.h>
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,9 +66,10 @@ static void die(const char *what)
 static void usage(void)
 {
     fprintf(stderr, "usage: llama_ref tokenize MODEL TEXT\n"
-                    "       llama_ref eval MODEL ID,ID,... [--gen G] [--threads T]\n"
+                    "       llama_ref eval MODEL ID,ID,... [--gen G] [--threads T] "
+                    "[--lora FILE [--lora-scale S]]\n"
                     "       llama_ref bench MODEL [--threads T] [--prefill P] [--gen G] "
-                    "[--reps R]\n"
+                    "[--reps R] [--lora FILE [--lora-scale S]]\n"
                     "       llama_ref quantize IN OUT\n");
     exit(2);
 }
@@ -97,6 +105,15 @@ static int parse_pos(const char *s)
     long v = strtol(s, &end, 10);
     if (*s == '\0' || *end != '\0' || v < 1 || v > 1000000) usage();
     return (int)v;
+}
+
+// Parses a finite float option value; exits with usage on garbage.
+static float parse_float(const char *s)
+{
+    char *end;
+    float v = strtof(s, &end);
+    if (*s == '\0' || *end != '\0' || !isfinite(v)) usage();
+    return v;
 }
 
 // The argmax of logits (V,), ties to the lowest id: the engine's tf_sample_argmax rule.
@@ -147,6 +164,26 @@ static struct llama_context *new_context(struct llama_model *model, int n_ctx, i
     struct llama_context *ctx = llama_init_from_model(model, cp);
     if (!ctx) die("llama_init_from_model failed");
     return ctx;
+}
+
+// A LoRA adapter to apply (path NULL: none) and llama.cpp's user scale for it.
+typedef struct {
+    const char *path;
+    float scale;
+} LoraOpt;
+
+// Loads the adapter file (it then belongs to the model, which frees it) and applies it to ctx.
+static void apply_lora(struct llama_model *model, struct llama_context *ctx, LoraOpt lora)
+{
+    if (!lora.path) return;
+    struct llama_adapter_lora *ad = llama_adapter_lora_init(model, lora.path);
+    if (!ad) {
+        fprintf(stderr, "llama_ref: llama.cpp refused the LoRA adapter %s (rerun with "
+                        "LLAMA_REF_VERBOSE=1 for its log)\n", lora.path);
+        exit(1);
+    }
+    if (llama_set_adapters_lora(ctx, &ad, 1, &lora.scale) != 0)
+        die("llama_set_adapters_lora failed");
 }
 
 // Decodes n tokens as the next positions of sequence 0 (logits of the last one only).
@@ -204,7 +241,7 @@ static llama_token *parse_ids(const char *s, int *n)
     return ids;
 }
 
-static int cmd_eval(const char *path, const char *id_list, int gen, int threads)
+static int cmd_eval(const char *path, const char *id_list, int gen, int threads, LoraOpt lora)
 {
     int n;
     llama_token *ids = parse_ids(id_list, &n);
@@ -213,6 +250,7 @@ static int cmd_eval(const char *path, const char *id_list, int gen, int threads)
     for (int i = 0; i < n; i++)
         if (ids[i] >= V) die("a token id is outside the model's vocabulary");
     struct llama_context *ctx = new_context(model, n + gen + 1, threads);
+    apply_lora(model, ctx, lora);
 
     decode(ctx, ids, n);
     const float *logits = llama_get_logits_ith(ctx, -1);
@@ -236,12 +274,14 @@ static int cmd_eval(const char *path, const char *id_list, int gen, int threads)
     return 0;
 }
 
-static int cmd_bench(const char *path, int threads, int prefill, int gen, int reps)
+static int cmd_bench(const char *path, int threads, int prefill, int gen, int reps,
+                     LoraOpt lora)
 {
     struct llama_model *model = load_model(path);
     int V = llama_vocab_n_tokens(llama_model_get_vocab(model));
     int n_ctx = (prefill > gen + 1 ? prefill : gen + 1) + 1;
     struct llama_context *ctx = new_context(model, n_ctx, threads);
+    apply_lora(model, ctx, lora);
     llama_memory_t mem = llama_get_memory(ctx);
 
     // A fixed pseudo-random prompt (LCG), the same on every run.
@@ -317,6 +357,8 @@ int main(int argc, char **argv)
     int first_opt = strcmp(cmd, "eval") == 0 ? 4 : 3;
     if (strcmp(cmd, "eval") == 0 && argc < 4) usage();
     int gen = strcmp(cmd, "eval") == 0 ? 0 : 128, threads = 1, prefill = 128, reps = 5;
+    LoraOpt lora = {.path = NULL, .scale = 1.0f};
+    bool lora_scale_set = false;
     for (int i = first_opt; i < argc; i++) {
         if (i + 1 >= argc) usage();
         if (strcmp(argv[i], "--gen") == 0)
@@ -327,11 +369,16 @@ int main(int argc, char **argv)
             prefill = parse_pos(argv[++i]);
         else if (strcmp(argv[i], "--reps") == 0)
             reps = parse_pos(argv[++i]);
+        else if (strcmp(argv[i], "--lora") == 0)
+            lora.path = argv[++i];
+        else if (strcmp(argv[i], "--lora-scale") == 0)
+            lora.scale = parse_float(argv[++i]), lora_scale_set = true;
         else
             usage();
     }
-    if (strcmp(cmd, "eval") == 0) return cmd_eval(path, argv[3], gen, threads);
-    if (strcmp(cmd, "bench") == 0) return cmd_bench(path, threads, prefill, gen, reps);
+    if (lora_scale_set && !lora.path) usage(); // a scale without an adapter is a mistake
+    if (strcmp(cmd, "eval") == 0) return cmd_eval(path, argv[3], gen, threads, lora);
+    if (strcmp(cmd, "bench") == 0) return cmd_bench(path, threads, prefill, gen, reps, lora);
     usage();
     return 2;
 }
