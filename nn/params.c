@@ -16,6 +16,7 @@ struct NnParams {
     Arena *arena;    // owned: the parameters, their grads, anything model-lifetime
     NnParam *items;  // (cap) xmalloc'd, the first n in use
     int n, cap;
+    bool with_grads; // false: inference-only, no gradient buffers (nn_params_create_no_grad)
 };
 
 // ---------------------------------------------------------------------------
@@ -53,8 +54,18 @@ NnParams *nn_params_create(void)
 {
     NnParams *p = xcalloc(1, sizeof *p);
     p->arena = arena_create(0);
+    p->with_grads = true;
     return p;
 }
+
+NnParams *nn_params_create_no_grad(void)
+{
+    NnParams *p = nn_params_create();
+    p->with_grads = false;
+    return p;
+}
+
+bool nn_params_has_grads(const NnParams *p) { return p->with_grads; }
 
 void nn_params_free(NnParams *p)
 {
@@ -78,7 +89,16 @@ Tensor *nn_params_add(NnParams *p, const char *name, int ndim, const int64_t *sh
         p->cap = p->cap ? 2 * p->cap : 16;
         p->items = xrealloc(p->items, (size_t)p->cap * sizeof *p->items);
     }
-    Tensor *t = tensor_param(p->arena, ndim, shape);
+    Tensor *t;
+    if (p->with_grads) {
+        t = tensor_param(p->arena, ndim, shape);
+    } else {
+        // A leaf that never records for backward. is_param stays true: should anything turn
+        // requires_grad on by hand, backward then CHECKs ("has no grad buffer") instead of
+        // putting the gradient in a graph's scratch arena, which graph_reset would free.
+        t = tensor_zeros(p->arena, ndim, shape);
+        t->is_param = true;
+    }
     // Tensor.name holds 31 chars: keep the tail, which carries the distinguishing part
     // ("...h.11.attn.c_proj.weight").
     size_t keep = sizeof t->name - 1;
@@ -86,7 +106,7 @@ Tensor *nn_params_add(NnParams *p, const char *name, int ndim, const int64_t *sh
     NnParam *e = &p->items[p->n++];
     memcpy(e->name, name, len + 1);
     e->t = t;
-    e->trainable = true;
+    e->trainable = p->with_grads;
     return t;
 }
 
@@ -123,6 +143,10 @@ static int set_trainable(NnParams *p, const char *prefix, bool on)
     for (int i = 0; i < p->n; i++) {
         NnParam *e = &p->items[i];
         if (!has_prefix(e->name, prefix)) continue;
+        CHECK(!on || p->with_grads, "nn_params_unfreeze: '%s' is in an inference-only registry "
+              "(no gradient buffers), it cannot train; hint: make the model with gradients "
+              "(nn_params_create, tf_model_alloc(cfg, true), tf_model_load), or train LoRA "
+              "adapters on it (nn/lora.h)", e->name);
         e->trainable = on;
         // requires_grad decides whether ops record the tensor for backward; the grad buffer
         // stays (zeroed) so a later unfreeze allocates nothing.
@@ -196,8 +220,10 @@ void nn_params_print(const NnParams *p, FILE *f)
         const NnParam *e = &p->items[i];
         fprintf(f, "%-40s %-20s %10lld%s\n", e->name,
                 shape_str(e->t->ndim, e->t->shape, buf, sizeof buf),
-                (long long)tensor_numel(e->t), e->trainable ? "" : "  (frozen)");
+                (long long)tensor_numel(e->t),
+                e->trainable ? "" : p->with_grads ? "  (frozen)" : "  (no grad)");
     }
-    fprintf(f, "%d tensors, %lld parameters, %lld trainable\n", p->n,
-            (long long)nn_params_numel(p, false), (long long)nn_params_numel(p, true));
+    fprintf(f, "%d tensors, %lld parameters, %lld trainable%s\n", p->n,
+            (long long)nn_params_numel(p, false), (long long)nn_params_numel(p, true),
+            p->with_grads ? "" : " (inference-only: no gradient buffers)");
 }

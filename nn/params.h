@@ -16,6 +16,14 @@
  * and no gradient reaches it; its grad buffer stays allocated (zeroed), so unfreezing later
  * needs no allocation.
  *
+ * Inference-only registries. A gradient buffer is as big as its weight, so a registry made by
+ * nn_params_create holds twice the model's size. One made by nn_params_create_no_grad (for a
+ * model that is only run: an imported GGUF, the KV-cache generator) allocates no gradient
+ * buffers: its entries are frozen from the start (trainable false, requires_grad false,
+ * grad NULL), optimizers skip them, and nn_params_unfreeze on it is a bug (CHECK). Such a
+ * model can still be the frozen base of LoRA adapters (nn/lora.h), which have their own
+ * registry with gradients.
+ *
  * Ownership. The NnParams is owned by its creator (nn_params_free). Every Tensor * and name it
  * returns is borrowed and valid until nn_params_free. The arena (nn_params_arena) may be used
  * for anything that should live as long as the model (optimizer state, lookup tables).
@@ -59,13 +67,22 @@ typedef struct NnParams NnParams;
 // A new, empty registry with its own params arena. Free with nn_params_free.
 NnParams *nn_params_create(void);
 
+// A new, empty inference-only registry: like nn_params_create, but nn_params_add allocates
+// no gradient buffers and registers every entry frozen (see the top of the file).
+NnParams *nn_params_create_no_grad(void);
+
+// True for a registry made by nn_params_create (gradient buffers), false for
+// nn_params_create_no_grad.
+bool nn_params_has_grads(const NnParams *p);
+
 // Frees the registry, its arena and so every parameter. nn_params_free(NULL) does nothing.
 void nn_params_free(NnParams *p);
 
 // The params arena (borrowed): memory that lives as long as the model.
 Arena *nn_params_arena(NnParams *p);
 
-// A new zero-filled trainable parameter of the given shape, registered under `name` (copied).
+// A new zero-filled trainable parameter of the given shape, registered under `name` (copied);
+// in an inference-only registry, a zero-filled frozen one without a gradient buffer.
 // The tensor's own name (Tensor.name, 32 chars) is set to the tail of `name` that fits.
 // CHECKs that the name is non-empty, shorter than NN_NAME_MAX and not yet registered.
 Tensor *nn_params_add(NnParams *p, const char *name, int ndim, const int64_t *shape);
@@ -81,7 +98,8 @@ const NnParam *nn_params_at(const NnParams *p, int i);
 int64_t nn_params_numel(const NnParams *p, bool trainable_only);
 
 // Freezes / unfreezes every entry whose name starts with `prefix` ("" matches all). Returns
-// how many entries matched.
+// how many entries matched. Unfreezing an entry of an inference-only registry CHECKs: it has
+// no gradient buffer to train with.
 int nn_params_freeze(NnParams *p, const char *prefix);
 int nn_params_unfreeze(NnParams *p, const char *prefix);
 

@@ -259,6 +259,8 @@ int tf_gguf_export(const TfModel *m, const TfBpe *tok, TfGgufType wtype, const c
 // always pre-tokenizes with GPT-2's pattern: for a file whose tokenizer.ggml.pre is another
 // (SmolLM2's "smollm" splits digits one by one) some text encodes differently from llama.cpp.
 // The special ids (bos/eos) are not in the TfBpe: read them with tf_gguf_get_u32.
+// The model is inference-only (tf_model_alloc(cfg, false)): no gradient buffers, half the
+// memory; to fine-tune it, attach LoRA adapters (nn/lora.h), which have their own gradients.
 // Errors: those of tf_gguf_open; ERR_FORMAT for another architecture, rope scaling, bias
 // tensors or any tensor the engine's llama does not have, a missing or mistyped key;
 // ERR_SHAPE for a tensor whose shape disagrees with the metadata; ERR_NOTFOUND for a missing

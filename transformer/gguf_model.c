@@ -318,48 +318,16 @@ static int config_from(const TfGguf *g, TfConfig *cfg)
     return check_unsupported(g, cfg->d_model / cfg->n_head);
 }
 
-// The tensors a config calls for, in model.h's names and the engine's (out, in) shapes.
-typedef struct {
-    char name[TF_GGUF_MAX_NAME];
-    int ndim;
-    int64_t shape[2];
-} Expect;
-
-static int expected_tensors(const TfConfig *c, Expect *e)
-{
-    const int64_t C = c->d_model, hd = C / c->n_head, Cq = c->n_head * hd,
-                  Ckv = c->n_kv_head * hd, F = c->d_ff, V = c->vocab;
-    int n = 0;
-#define ADD(nd, rows, cols, ...)                                                   \
-    (snprintf(e[n].name, sizeof e[n].name, __VA_ARGS__), e[n].ndim = (nd),         \
-     e[n].shape[0] = (rows), e[n].shape[1] = (cols), n++)
-    ADD(2, V, C, "token_embd.weight");
-    for (int l = 0; l < c->n_layer; l++) {
-        ADD(1, C, 1, "blk.%d.attn_norm.weight", l);
-        ADD(2, Cq, C, "blk.%d.attn_q.weight", l);
-        ADD(2, Ckv, C, "blk.%d.attn_k.weight", l);
-        ADD(2, Ckv, C, "blk.%d.attn_v.weight", l);
-        ADD(2, C, Cq, "blk.%d.attn_output.weight", l);
-        ADD(1, C, 1, "blk.%d.ffn_norm.weight", l);
-        ADD(2, F, C, "blk.%d.ffn_gate.weight", l);
-        ADD(2, F, C, "blk.%d.ffn_up.weight", l);
-        ADD(2, C, F, "blk.%d.ffn_down.weight", l);
-    }
-    ADD(1, C, 1, "output_norm.weight");
-    if (!c->tie_embeddings) ADD(2, V, C, "output.weight");
-#undef ADD
-    return n;
-}
-
 // Every tensor of the file must be one the config calls for, with its shape: anything else
 // (biases, rope_freqs, a vision tower) is a feature the engine's llama lacks, and ignoring it
 // would run a different model. Checked before any weight memory is allocated, so the sizes a
-// (corrupt) header claims are bounded by the tensors actually in the file.
+// (corrupt) header claims are bounded by the tensors actually in the file. The list is
+// model.c's own layout (tf_model_param_specs), the one tf_model_alloc registers.
 static int check_tensors(const TfGguf *g, const TfConfig *cfg)
 {
     const char *path = tf_gguf_path(g);
-    Expect *e = xmalloc((size_t)(3 + 9 * cfg->n_layer) * sizeof *e);
-    int n = expected_tensors(cfg, e), rc = ERR_OK;
+    TfParamSpec *e = xmalloc((size_t)tf_model_param_specs(cfg, NULL) * sizeof *e);
+    int n = tf_model_param_specs(cfg, e), rc = ERR_OK;
     for (int64_t i = 0; i < tf_gguf_n_tensors(g) && rc == ERR_OK; i++) {
         const char *name = tf_gguf_tensor(g, i)->name;
         int k = 0;
@@ -394,47 +362,6 @@ static int check_tensors(const TfGguf *g, const TfConfig *cfg)
     return rc;
 }
 
-// A TfModel with zero-filled weights, registered exactly as model.c's model_alloc does (names,
-// shapes, order) for the llama recipe. tf_model_create would do, but it first draws random
-// weights that are overwritten here at once: for a 135M-parameter model that costs ~20 s.
-// The round-trip test checks that both registries agree entry by entry.
-// TODO(GGUF interop issue): use a public zero-initialised constructor from model.h once
-// there is one.
-static Tensor *param(NnParams *p, const char *name, int ndim, int64_t rows, int64_t cols)
-{
-    return nn_params_add(p, name, ndim, ndim == 2 ? (int64_t[]){rows, cols} : (int64_t[]){rows});
-}
-
-static TfModel *model_alloc_zero(const TfConfig *c)
-{
-    CHECK(c->arch == TF_LLAMA && tf_config_check(c) == ERR_OK, "model_alloc_zero: bad config");
-    Expect *e = xmalloc((size_t)(3 + 9 * c->n_layer) * sizeof *e);
-    int n = expected_tensors(c, e);
-    TfModel *m = xcalloc(1, sizeof *m);
-    m->cfg = *c;
-    m->params = nn_params_create();
-    int k = 0;
-    m->tok_emb = param(m->params, e[k].name, e[k].ndim, e[k].shape[0], e[k].shape[1]);
-    k++;
-    for (int l = 0; l < c->n_layer; l++) {
-        TfLayer *y = &m->layer[l];
-        // The order of expected_tensors: attn_norm, q, k, v, output, ffn_norm, gate, up, down.
-        Tensor **slot[9] = {&y->attn_norm_w, &y->wq, &y->wk, &y->wv, &y->wo, &y->ffn_norm_w,
-                            &y->w_gate, &y->w_up, &y->w_down};
-        for (int j = 0; j < 9; j++, k++)
-            *slot[j] = param(m->params, e[k].name, e[k].ndim, e[k].shape[0], e[k].shape[1]);
-    }
-    m->norm_w = param(m->params, e[k].name, e[k].ndim, e[k].shape[0], e[k].shape[1]);
-    k++;
-    if (!c->tie_embeddings) {
-        m->lm_head = param(m->params, e[k].name, e[k].ndim, e[k].shape[0], e[k].shape[1]);
-        k++;
-    }
-    CHECK(k == n, "model_alloc_zero: %d of %d tensors", k, n);
-    free(e);
-    return m;
-}
-
 int tf_gguf_model_from(const TfGguf *g, TfModel **out)
 {
     CHECK(g && out, "tf_gguf_model_from: NULL argument");
@@ -443,8 +370,9 @@ int tf_gguf_model_from(const TfGguf *g, TfModel **out)
     int rc = config_from(g, &cfg);
     if (rc == ERR_OK) rc = check_tensors(g, &cfg);
     if (rc != ERR_OK) return rc;
-    // The registry has exactly the checked names and shapes (model.h), so this only copies.
-    TfModel *m = model_alloc_zero(&cfg);
+    // The registry has exactly the checked names and shapes (tf_model_param_specs), so this
+    // only copies. Inference-only: no gradient buffers, half the memory of a trainable model.
+    TfModel *m = tf_model_alloc(&cfg, false);
     int n_p = nn_params_count(m->params);
     for (int i = 0; i < n_p; i++) {
         const NnParam *p = nn_params_at(m->params, i);

@@ -100,63 +100,97 @@ int tf_config_check(const TfConfig *c)
 // Creation
 // ---------------------------------------------------------------------------
 
-static Tensor *add1(NnParams *p, const char *name, int64_t n)
+// The layout walk: one emit per parameter, in registry order. It fills specs (when `out` is
+// set) and registers the tensors (when `p` is set, storing each in its TfModel slot), so the
+// names, shapes and order of tf_model_param_specs and tf_model_alloc cannot drift apart.
+typedef struct {
+    TfParamSpec *out; // NULL: do not record specs
+    NnParams *p;      // NULL: do not register
+    int n;            // parameters emitted so far
+} Layout;
+
+// One parameter: its name is fmt with the block index l for "%d" (names outside the blocks
+// have none and ignore l), its shape (rows,) or (rows, cols).
+static void emit(Layout *ly, Tensor **slot, int ndim, int64_t rows, int64_t cols,
+                 const char *fmt, int l)
 {
-    return nn_params_add(p, name, 1, (int64_t[]){n});
+    char name[NN_NAME_MAX];
+    snprintf(name, sizeof name, fmt, l);
+    if (ly->out) {
+        TfParamSpec *s = &ly->out[ly->n];
+        memcpy(s->name, name, sizeof name);
+        s->ndim = ndim;
+        s->shape[0] = rows;
+        s->shape[1] = ndim == 2 ? cols : 1;
+    }
+    if (ly->p)
+        *slot = nn_params_add(ly->p, name, ndim, ndim == 2 ? (int64_t[]){rows, cols} :
+                              (int64_t[]){rows});
+    ly->n++;
 }
 
-static Tensor *add2(NnParams *p, const char *name, int64_t rows, int64_t cols)
+// Walks the layout of cfg (checked by the caller). m is NULL when only specs are wanted.
+static int layout_walk(const TfConfig *cfg, TfModel *m, Layout *ly)
 {
-    return nn_params_add(p, name, 2, (int64_t[]){rows, cols});
-}
-
-// Registers every tensor of the config, zero-filled, in a fixed order (embeddings, blocks,
-// final norm, head): the order of the checkpoint and of the optimizer's walk.
-static TfModel *model_alloc(const TfConfig *cfg)
-{
-    CHECK(tf_config_check(cfg) == ERR_OK, "tf_model_create: %s; hint: call tf_config_check on "
-          "user input first", err_msg());
-    TfModel *m = xcalloc(1, sizeof *m);
-    m->cfg = *cfg;
     const int64_t C = cfg->d_model, V = cfg->vocab, F = cfg->d_ff;
     const int64_t hd = C / cfg->n_head, Cq = cfg->n_head * hd, Ckv = cfg->n_kv_head * hd;
     const bool gpt2 = cfg->arch == TF_GPT2;
-    NnParams *p = nn_params_create();
-    m->params = p;
-    m->tok_emb = add2(p, "token_embd.weight", V, C);
-    if (gpt2) m->pos_emb = add2(p, "pos_embd.weight", cfg->ctx, C);
-    char nm[NN_NAME_MAX];
-#define NAME(fmt) (snprintf(nm, sizeof nm, "blk.%d." fmt, l), nm)
+    Tensor *dummy;
+    // A slot of m, or a scratch pointer when nothing is registered.
+#define SLOT(field) (m ? &m->field : &dummy)
+    emit(ly, SLOT(tok_emb), 2, V, C, "token_embd.weight", 0);
+    if (gpt2) emit(ly, SLOT(pos_emb), 2, cfg->ctx, C, "pos_embd.weight", 0);
     for (int l = 0; l < cfg->n_layer; l++) {
-        TfLayer *y = &m->layer[l];
-        y->attn_norm_w = add1(p, NAME("attn_norm.weight"), C);
-        if (gpt2) y->attn_norm_b = add1(p, NAME("attn_norm.bias"), C);
-        y->wq = add2(p, NAME("attn_q.weight"), Cq, C);
-        if (gpt2) y->bq = add1(p, NAME("attn_q.bias"), Cq);
-        y->wk = add2(p, NAME("attn_k.weight"), Ckv, C);
-        if (gpt2) y->bk = add1(p, NAME("attn_k.bias"), Ckv);
-        y->wv = add2(p, NAME("attn_v.weight"), Ckv, C);
-        if (gpt2) y->bv = add1(p, NAME("attn_v.bias"), Ckv);
-        y->wo = add2(p, NAME("attn_output.weight"), C, Cq);
-        if (gpt2) y->bo = add1(p, NAME("attn_output.bias"), C);
-        y->ffn_norm_w = add1(p, NAME("ffn_norm.weight"), C);
-        if (gpt2) y->ffn_norm_b = add1(p, NAME("ffn_norm.bias"), C);
-        if (!gpt2) y->w_gate = add2(p, NAME("ffn_gate.weight"), F, C);
-        y->w_up = add2(p, NAME("ffn_up.weight"), F, C);
-        if (gpt2) y->b_up = add1(p, NAME("ffn_up.bias"), F);
-        y->w_down = add2(p, NAME("ffn_down.weight"), C, F);
-        if (gpt2) y->b_down = add1(p, NAME("ffn_down.bias"), C);
+#define LSLOT(field) SLOT(layer[l].field)
+        emit(ly, LSLOT(attn_norm_w), 1, C, 0, "blk.%d.attn_norm.weight", l);
+        if (gpt2) emit(ly, LSLOT(attn_norm_b), 1, C, 0, "blk.%d.attn_norm.bias", l);
+        emit(ly, LSLOT(wq), 2, Cq, C, "blk.%d.attn_q.weight", l);
+        if (gpt2) emit(ly, LSLOT(bq), 1, Cq, 0, "blk.%d.attn_q.bias", l);
+        emit(ly, LSLOT(wk), 2, Ckv, C, "blk.%d.attn_k.weight", l);
+        if (gpt2) emit(ly, LSLOT(bk), 1, Ckv, 0, "blk.%d.attn_k.bias", l);
+        emit(ly, LSLOT(wv), 2, Ckv, C, "blk.%d.attn_v.weight", l);
+        if (gpt2) emit(ly, LSLOT(bv), 1, Ckv, 0, "blk.%d.attn_v.bias", l);
+        emit(ly, LSLOT(wo), 2, C, Cq, "blk.%d.attn_output.weight", l);
+        if (gpt2) emit(ly, LSLOT(bo), 1, C, 0, "blk.%d.attn_output.bias", l);
+        emit(ly, LSLOT(ffn_norm_w), 1, C, 0, "blk.%d.ffn_norm.weight", l);
+        if (gpt2) emit(ly, LSLOT(ffn_norm_b), 1, C, 0, "blk.%d.ffn_norm.bias", l);
+        if (!gpt2) emit(ly, LSLOT(w_gate), 2, F, C, "blk.%d.ffn_gate.weight", l);
+        emit(ly, LSLOT(w_up), 2, F, C, "blk.%d.ffn_up.weight", l);
+        if (gpt2) emit(ly, LSLOT(b_up), 1, F, 0, "blk.%d.ffn_up.bias", l);
+        emit(ly, LSLOT(w_down), 2, C, F, "blk.%d.ffn_down.weight", l);
+        if (gpt2) emit(ly, LSLOT(b_down), 1, C, 0, "blk.%d.ffn_down.bias", l);
+#undef LSLOT
     }
-#undef NAME
-    m->norm_w = add1(p, "output_norm.weight", C);
-    if (gpt2) m->norm_b = add1(p, "output_norm.bias", C);
-    if (!cfg->tie_embeddings) m->lm_head = add2(p, "output.weight", V, C);
+    emit(ly, SLOT(norm_w), 1, C, 0, "output_norm.weight", 0);
+    if (gpt2) emit(ly, SLOT(norm_b), 1, C, 0, "output_norm.bias", 0);
+    if (!cfg->tie_embeddings) emit(ly, SLOT(lm_head), 2, V, C, "output.weight", 0);
+#undef SLOT
+    return ly->n;
+}
+
+int tf_model_param_specs(const TfConfig *cfg, TfParamSpec *out)
+{
+    CHECK(cfg && tf_config_check(cfg) == ERR_OK, "tf_model_param_specs: %s; hint: call "
+          "tf_config_check on user input first", cfg ? err_msg() : "NULL config");
+    Layout ly = {.out = out};
+    return layout_walk(cfg, NULL, &ly);
+}
+
+TfModel *tf_model_alloc(const TfConfig *cfg, bool with_grads)
+{
+    CHECK(cfg && tf_config_check(cfg) == ERR_OK, "tf_model_alloc: %s; hint: call "
+          "tf_config_check on user input first", cfg ? err_msg() : "NULL config");
+    TfModel *m = xcalloc(1, sizeof *m);
+    m->cfg = *cfg;
+    m->params = with_grads ? nn_params_create() : nn_params_create_no_grad();
+    Layout ly = {.p = m->params};
+    layout_walk(cfg, m, &ly);
     return m;
 }
 
 TfModel *tf_model_create(const TfConfig *cfg, uint64_t seed)
 {
-    TfModel *m = model_alloc(cfg);
+    TfModel *m = tf_model_alloc(cfg, true);
     Rng rng;
     rng_init(&rng, seed);
     // GPT-2: every weight N(0, 0.02); the two projections that write into the residual stream
@@ -267,11 +301,26 @@ static Tensor *dropout(Graph *g, const TfModel *m, Tensor *x, bool train, Rng *r
     return tensor_dropout(g, x, m->cfg.dropout, rng);
 }
 
+// True when an adapter set is attached (tf_model_attach_lora): something to train even when
+// the model itself has no gradients.
+static bool has_adapters(const TfModel *m)
+{
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        for (int t = 0; t < NN_LORA_N_TARGETS; t++)
+            if (m->layer[l].lora[t]) return true;
+    return false;
+}
+
 Tensor *tf_model_hidden(Graph *g, TfModel *m, Tensor *tokens, bool train, Rng *rng)
 {
     const TfConfig *c = &m->cfg;
     CHECK(tokens->dtype == DT_I32 && tokens->ndim == 2, "tf_model_forward: tokens must be "
           "int32 (B, T)");
+    CHECK(!train || nn_params_has_grads(m->params) || has_adapters(m), "tf_model_forward: "
+          "train = true on an inference-only model (no gradient buffers: tf_model_alloc(cfg, "
+          "false), tf_model_load_no_grad, tf_gguf_import) with no LoRA adapters attached; hint: "
+          "train a model made with gradients (tf_model_create, tf_model_load), or attach LoRA "
+          "adapters (nn/lora.h) and train those");
     int64_t T = tokens->shape[1];
     CHECK(T >= 1 && T <= c->ctx, "tf_model_forward: T = %lld must be in [1, ctx = %d]",
           (long long)T, c->ctx);
@@ -529,7 +578,7 @@ static int check_tensors(const StFile *f, const TfModel *m)
     return ERR_OK;
 }
 
-int tf_model_load(const char *path, TfModel **out)
+static int model_load(const char *path, bool with_grads, TfModel **out)
 {
     *out = NULL;
     StFile *f;
@@ -539,7 +588,7 @@ int tf_model_load(const char *path, TfModel **out)
     rc = tf_config_from_meta(f, &c);
     TfModel *m = NULL;
     if (rc == ERR_OK) {
-        m = model_alloc(&c);
+        m = tf_model_alloc(&c, with_grads);
         rc = check_tensors(f, m);
     }
     int n_p = m ? nn_params_count(m->params) : 0;
@@ -554,4 +603,14 @@ int tf_model_load(const char *path, TfModel **out)
     }
     *out = m;
     return ERR_OK;
+}
+
+int tf_model_load(const char *path, TfModel **out)
+{
+    return model_load(path, true, out);
+}
+
+int tf_model_load_no_grad(const char *path, TfModel **out)
+{
+    return model_load(path, false, out);
 }

@@ -32,6 +32,14 @@
  * and TfLayer are borrowed from it and live until tf_model_free. Bias/optional tensors are NULL
  * when the recipe has none.
  *
+ * Training or inference. tf_model_create and tf_model_load make a trainable model: every
+ * weight has a gradient buffer of its size, so the model takes twice its weights' memory.
+ * A model that is only run (generation, embeddings, an imported GGUF) can skip them:
+ * tf_model_alloc(cfg, false) and tf_model_load_no_grad give an inference-only model
+ * (nn_params_create_no_grad: half the memory, no gradient buffers). Its forward passes are the
+ * same; training it (train = true with no LoRA adapters attached) is a bug and CHECKs. It can
+ * be the frozen base of LoRA adapters (tf_model_attach_lora), which carry their own gradients.
+ *
  * Usage:
  *     TfConfig cfg = tf_config_default(TF_LLAMA);        // then adjust fields
  *     cfg.vocab = 512, cfg.ctx = 128;
@@ -43,6 +51,9 @@
  *     graph_backward(g, loss);                            // grads in m->params
  *     tf_model_save(m, "model.safetensors");              // config in the metadata
  *     tf_model_free(m);
+ *
+ *     TfModel *r;                                         // inference only: no gradients
+ *     if (tf_model_load_no_grad("model.safetensors", &r) != ERR_OK) die(err_msg());
  */
 #ifndef TRANSFORMER_MODEL_H
 #define TRANSFORMER_MODEL_H
@@ -103,16 +114,41 @@ TfConfig tf_config_default(TfArch arch);
 // Checks a config; ERR_INVALID with a message naming the field when it is inconsistent.
 int tf_config_check(const TfConfig *cfg);
 
-// A new model with freshly initialised weights (GPT-2's init: N(0, 0.02), residual projections
-// scaled by 1/sqrt(2L); norms 1, biases 0), seeded. CHECKs the config (use tf_config_check
-// first on user input).
+// One parameter of a config's layout: its name (the table at the top of the file) and its
+// shape (out, in); shape[1] is 1 when ndim is 1.
+typedef struct {
+    char name[NN_NAME_MAX];
+    int ndim;         // 1 or 2
+    int64_t shape[2];
+} TfParamSpec;
+
+// The parameters `cfg` calls for, in registry order: token_embd, pos_embd (gpt2), then per
+// block attn_norm (+bias), attn_q, attn_k, attn_v, attn_output (each + bias for gpt2),
+// ffn_norm (+bias), ffn_gate (llama), ffn_up (+bias), ffn_down (+bias), then output_norm
+// (+bias), output (untied). The order of tf_model_alloc's registry, of the checkpoints and
+// of the GGUF export. Writes them to out (room for tf_model_param_specs(cfg, NULL) entries;
+// NULL only counts) and returns the count. Allocates no weights, so a loader can check a file
+// against it before committing memory. CHECKs the config.
+int tf_model_param_specs(const TfConfig *cfg, TfParamSpec *out);
+
+// A new model with every weight zero (no initialisation), registered as tf_model_param_specs
+// lists them. with_grads: gradient buffers for training (nn_params_create); false gives an
+// inference-only model (nn_params_create_no_grad: half the memory; training it CHECKs). For
+// loaders that overwrite every weight at once. Owned by the caller (tf_model_free). CHECKs
+// the config (use tf_config_check first on user input).
+TfModel *tf_model_alloc(const TfConfig *cfg, bool with_grads);
+
+// A new trainable model with freshly initialised weights (GPT-2's init: N(0, 0.02), residual
+// projections scaled by 1/sqrt(2L); norms 1, biases 0), seeded: tf_model_alloc(cfg, true) then
+// the init. CHECKs the config (use tf_config_check first on user input).
 TfModel *tf_model_create(const TfConfig *cfg, uint64_t seed);
 
 // Frees the model and its weights. tf_model_free(NULL) does nothing.
 void tf_model_free(TfModel *m);
 
 // Logits (B, T, V) for int32 tokens (B, T), T <= ctx, through the graph (differentiable).
-// train turns dropout on (rng may be NULL when cfg.dropout is 0 or train is false).
+// train turns dropout on (rng may be NULL when cfg.dropout is 0 or train is false); on an
+// inference-only model it CHECKs unless LoRA adapters are attached.
 Tensor *tf_model_forward(Graph *g, TfModel *m, Tensor *tokens, bool train, Rng *rng);
 
 // The final hidden states (B, T, C): the last block's output after the final norm, i.e. the
@@ -146,6 +182,10 @@ int tf_model_save_ext(const TfModel *m, const char *path, const StEntry *extra, 
 // for an inconsistent config, ERR_NOTFOUND for a missing weight, ERR_SHAPE for a weight whose
 // shape disagrees with the config. Every message names the file and the key.
 int tf_model_load(const char *path, TfModel **out);
+
+// tf_model_load into an inference-only model (tf_model_alloc(cfg, false): no gradient
+// buffers, half the memory). Same errors.
+int tf_model_load_no_grad(const char *path, TfModel **out);
 
 // Reads the config from an open file's metadata (the keys listed at tf_model_save) and checks
 // it. Same errors as tf_model_load's config part.

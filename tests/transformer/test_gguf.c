@@ -7,20 +7,35 @@
  * quantised here by the formula dequantise to d * q. Malformed files (bad magic, every
  * truncation, wrong types, bad offsets, absurd dims, unknown tensor types, duplicates, a fuzz
  * loop of random mutations) are rejected with an error and never crash (run under ASan too).
+ *
+ * Allocation (TCase "alloc"): tf_model_alloc registers what tf_model_create registers (names,
+ * order, shapes, as tf_model_param_specs lists them), zero-filled; without gradients it holds
+ * half the memory, runs the same forward, CHECKs when trained, and can still carry LoRA
+ * adapters that train. Imports and tf_model_load_no_grad give such inference-only models.
+ *
+ * The week-3 lab (TCase "lab"): `week03_transformer generate --gguf FILE` on an exported
+ * model prints what tf_generate gives on the original model (greedy and sampled, text and
+ * --tokens ids), and fails with a clear message on a non-llama file or an unsupported
+ * tokenizer. It runs the lab binary of the same build (make builds it with the tests).
  */
+#include "core/arena.h"
 #include "core/err.h"
 #include "core/io.h"
 #include "core/rng.h"
+#include "nn/lora.h"
 #include "tests/test_util.h"
 #include "transformer/generate.h"
 #include "transformer/gguf.h"
 #include "transformer/model.h"
+#include "transformer/sample.h"
 #include "transformer/tokenizer.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -909,6 +924,382 @@ START_TEST(test_fuzz_mutations)
 }
 END_TEST
 
+// ---------------------------------------------------------------------------
+// Allocation without initialisation, with and without gradients
+// ---------------------------------------------------------------------------
+
+static TfConfig gpt2_cfg(void)
+{
+    TfConfig c = tf_config_default(TF_GPT2);
+    c.vocab = 70, c.ctx = 16, c.d_model = 32, c.n_layer = 2, c.n_head = 4, c.n_kv_head = 4;
+    c.d_ff = 48;
+    return c;
+}
+
+// m's registry against tf_model_create's for the same config, and its own state.
+static void check_alloc(const TfConfig *c, bool with_grads)
+{
+    TfModel *ref = tf_model_create(c, 3), *m = tf_model_alloc(c, with_grads);
+    int n = nn_params_count(ref->params);
+    ck_assert_int_eq(nn_params_count(m->params), n);
+    ck_assert_int_eq(tf_model_param_specs(c, NULL), n);
+    TfParamSpec *spec = xmalloc((size_t)n * sizeof *spec);
+    ck_assert_int_eq(tf_model_param_specs(c, spec), n);
+    ck_assert(nn_params_has_grads(m->params) == with_grads);
+    for (int i = 0; i < n; i++) {
+        const NnParam *a = nn_params_at(ref->params, i), *b = nn_params_at(m->params, i);
+        ck_assert_str_eq(b->name, a->name);
+        ck_assert_str_eq(spec[i].name, a->name);
+        ck_assert_msg(tensor_same_shape(a->t, b->t), "%s", a->name);
+        ck_assert_int_eq(spec[i].ndim, a->t->ndim);
+        for (int k = 0; k < a->t->ndim; k++) ck_assert(spec[i].shape[k] == a->t->shape[k]);
+        int64_t nonzero = 0;
+        for (int64_t j = 0; j < tensor_numel(b->t); j++) nonzero += b->t->data[j] != 0.0f;
+        ck_assert_msg(nonzero == 0, "%s: %lld values are not zero", b->name, (long long)nonzero);
+        ck_assert(b->trainable == with_grads && b->t->requires_grad == with_grads);
+        ck_assert(with_grads ? b->t->grad != NULL : b->t->grad == NULL);
+    }
+    // The TfModel slots point at the registered tensors.
+    ck_assert_ptr_eq(m->tok_emb, nn_params_get(m->params, "token_embd.weight"));
+    ck_assert_ptr_eq(m->layer[1].w_down, nn_params_get(m->params, "blk.1.ffn_down.weight"));
+    ck_assert_ptr_eq(m->layer[1].wk, nn_params_get(m->params, "blk.1.attn_k.weight"));
+    ck_assert_ptr_eq(m->norm_w, nn_params_get(m->params, "output_norm.weight"));
+    if (c->arch == TF_GPT2) {
+        ck_assert_ptr_eq(m->pos_emb, nn_params_get(m->params, "pos_embd.weight"));
+        ck_assert_ptr_eq(m->layer[0].b_down, nn_params_get(m->params, "blk.0.ffn_down.bias"));
+        ck_assert_ptr_null(m->layer[0].w_gate);
+    } else {
+        ck_assert_ptr_eq(m->layer[0].w_gate, nn_params_get(m->params, "blk.0.ffn_gate.weight"));
+        ck_assert_ptr_null(m->pos_emb);
+        ck_assert_ptr_null(m->layer[0].bq);
+    }
+    ck_assert(c->tie_embeddings ? m->lm_head == NULL
+                                : m->lm_head == nn_params_get(m->params, "output.weight"));
+    // Memory: weights alone, or weights and as much again for the gradients.
+    int64_t bytes = nn_params_numel(m->params, false) * (int64_t)sizeof(float);
+    int64_t used = (int64_t)arena_used(nn_params_arena(m->params));
+    ck_assert_int_eq(nn_params_numel(m->params, true), with_grads ? bytes / 4 : 0);
+    if (with_grads)
+        ck_assert_msg(used >= 2 * bytes, "arena %lld B for %lld B of weights", (long long)used,
+                      (long long)bytes);
+    else
+        ck_assert_msg(used >= bytes && used < bytes + bytes / 4 + 64 * 2 * n,
+                      "arena %lld B for %lld B of weights", (long long)used, (long long)bytes);
+    free(spec);
+    tf_model_free(ref);
+    tf_model_free(m);
+}
+
+START_TEST(test_model_alloc_matches_create)
+{
+    TfConfig g = gpt2_cfg(), tied = small_cfg(300, true), untied = small_cfg(300, false);
+    for (int w = 0; w < 2; w++) {
+        check_alloc(&g, w);
+        check_alloc(&tied, w);
+        check_alloc(&untied, w);
+    }
+}
+END_TEST
+
+// Copies every weight of src into dst (same config).
+static void copy_weights(TfModel *dst, const TfModel *src)
+{
+    for (int i = 0; i < nn_params_count(src->params); i++) {
+        const NnParam *p = nn_params_at(src->params, i);
+        memcpy(nn_params_at(dst->params, i)->t->data, p->t->data,
+               (size_t)tensor_numel(p->t) * sizeof(float));
+    }
+}
+
+static float *graph_logits(TfModel *m, const int32_t *toks, int T)
+{
+    Graph *g = graph_create(0);
+    Tensor *x = tensor_from_i32(graph_arena(g), 2, (int64_t[]){1, T}, toks);
+    Tensor *y = tf_model_forward(g, m, x, false, NULL);
+    float *out = xmalloc((size_t)tensor_numel(y) * sizeof *out);
+    memcpy(out, y->data, (size_t)tensor_numel(y) * sizeof *out);
+    graph_free(g);
+    return out;
+}
+
+// An inference-only model runs exactly the forward of a trainable one.
+START_TEST(test_model_no_grad_forward_same)
+{
+    const TfConfig cfgs[2] = {gpt2_cfg(), small_cfg(300, false)};
+    for (int k = 0; k < 2; k++) {
+        TfModel *a = tf_model_create(&cfgs[k], 9), *b = tf_model_alloc(&cfgs[k], false);
+        copy_weights(b, a);
+        int32_t toks[] = {1, 5, 60, 2, 33, 7};
+        float *la = graph_logits(a, toks, 6), *lb = graph_logits(b, toks, 6);
+        ck_assert(memcmp(la, lb, (size_t)6 * cfgs[k].vocab * sizeof *la) == 0);
+        TfInfer *sa = tf_infer_create(a, 16), *sb = tf_infer_create(b, 16);
+        const float *ia = tf_infer_forward(sa, toks, 6, 0), *ib = tf_infer_forward(sb, toks, 6, 0);
+        ck_assert(memcmp(ia, ib, (size_t)cfgs[k].vocab * sizeof *ia) == 0);
+        tf_infer_free(sa);
+        tf_infer_free(sb);
+        free(la), free(lb);
+        tf_model_free(a);
+        tf_model_free(b);
+    }
+}
+END_TEST
+
+// Training an inference-only model is a bug: CHECK (SIGABRT).
+START_TEST(test_model_no_grad_train_checks)
+{
+    TfConfig c = small_cfg(300, true);
+    TfModel *m = tf_model_alloc(&c, false);
+    Graph *g = graph_create(0);
+    int32_t ids[4] = {1, 2, 3, 4}, next[4] = {2, 3, 4, 5};
+    Tensor *x = tensor_from_i32(graph_arena(g), 2, (int64_t[]){1, 4}, ids);
+    Tensor *y = tensor_from_i32(graph_arena(g), 2, (int64_t[]){1, 4}, next);
+    tf_model_loss(g, m, x, y, true, NULL); // aborts here
+    ck_abort_msg("train = true on an inference-only model did not CHECK");
+}
+END_TEST
+
+START_TEST(test_params_no_grad_unfreeze_checks)
+{
+    NnParams *p = nn_params_create_no_grad();
+    nn_params_add(p, "w", 1, (int64_t[]){4});
+    ck_assert_int_eq(nn_params_freeze(p, ""), 1); // freezing what is frozen is fine
+    nn_params_unfreeze(p, "w");                   // aborts here
+    ck_abort_msg("unfreezing an inference-only registry did not CHECK");
+}
+END_TEST
+
+// LoRA adapters on an inference-only base train: gradients reach them, none the base.
+START_TEST(test_model_no_grad_lora_trains)
+{
+    TfConfig c = small_cfg(300, true);
+    TfModel *src = small_model(300, true, 21), *m = tf_model_alloc(&c, false);
+    copy_weights(m, src);
+    NnLoraConfig lc = {.targets = NN_LORA_BIT(NN_LORA_Q) | NN_LORA_BIT(NN_LORA_V), .rank = 4,
+                       .alpha = 8.0f, .seed = 2};
+    NnLora *lora;
+    ck_assert_int_eq(nn_lora_create(m->params, &lc, &lora), ERR_OK);
+    tf_model_attach_lora(m, lora);
+    Graph *g = graph_create(0);
+    int32_t ids[6] = {1, 2, 3, 4, 5, 6}, next[6] = {2, 3, 4, 5, 6, 7};
+    Tensor *x = tensor_from_i32(graph_arena(g), 2, (int64_t[]){1, 6}, ids);
+    Tensor *y = tensor_from_i32(graph_arena(g), 2, (int64_t[]){1, 6}, next);
+    graph_backward(g, tf_model_loss(g, m, x, y, true, NULL));
+    // B starts at zero, so dB = s (x A^T)^T dy is what must be non-zero.
+    Tensor *b = nn_params_get(nn_lora_params(lora), "blk.0.attn_q.lora_b");
+    ck_assert_ptr_nonnull(b);
+    double sum = 0;
+    for (int64_t j = 0; j < tensor_numel(b); j++) sum += fabs(b->grad[j]);
+    ck_assert_msg(sum > 0, "no gradient reached the adapter");
+    for (int i = 0; i < nn_params_count(m->params); i++)
+        ck_assert_ptr_null(nn_params_at(m->params, i)->t->grad);
+    graph_free(g);
+    tf_model_detach_lora(m);
+    nn_lora_free(lora);
+    tf_model_free(m);
+    tf_model_free(src);
+}
+END_TEST
+
+START_TEST(test_model_load_no_grad)
+{
+    TfModel *m = small_model(300, false, 31);
+    const char *path = test_tmp_path("nograd.safetensors");
+    ck_assert_int_eq(tf_model_save(m, path), ERR_OK);
+    TfModel *a, *b;
+    ck_assert_int_eq(tf_model_load(path, &a), ERR_OK);
+    ck_assert_int_eq(tf_model_load_no_grad(path, &b), ERR_OK);
+    ck_assert(nn_params_has_grads(a->params) && !nn_params_has_grads(b->params));
+    ck_assert(tf_config_equal(&b->cfg, &m->cfg));
+    for (int i = 0; i < nn_params_count(m->params); i++) {
+        const NnParam *p = nn_params_at(m->params, i), *q = nn_params_at(b->params, i);
+        ck_assert_str_eq(q->name, p->name);
+        ck_assert(memcmp(p->t->data, q->t->data, (size_t)tensor_numel(p->t) * 4) == 0);
+        ck_assert_ptr_null(q->t->grad);
+        ck_assert_ptr_nonnull(nn_params_at(a->params, i)->t->grad);
+    }
+    // Errors are tf_model_load's.
+    TfModel *none;
+    ck_assert_int_eq(tf_model_load_no_grad(test_tmp_path("absent.safetensors"), &none), ERR_IO);
+    ck_assert_ptr_null(none);
+    tf_model_free(a);
+    tf_model_free(b);
+    tf_model_free(m);
+}
+END_TEST
+
+// An imported model has no gradient buffers: its arena holds the weights alone.
+START_TEST(test_import_is_inference_only)
+{
+    TfModel *m = small_model(300, false, 41);
+    const char *path = test_tmp_path("inf.gguf");
+    ck_assert_int_eq(tf_gguf_export(m, NULL, TF_GGUF_F16, path), ERR_OK);
+    TfModel *m2;
+    ck_assert_int_eq(tf_gguf_import(path, &m2, NULL), ERR_OK);
+    ck_assert(!nn_params_has_grads(m2->params));
+    ck_assert_int_eq(nn_params_numel(m2->params, true), 0);
+    int64_t bytes = nn_params_numel(m2->params, false) * 4;
+    ck_assert_int_lt((int64_t)arena_used(nn_params_arena(m2->params)), bytes + bytes / 4);
+    for (int i = 0; i < nn_params_count(m2->params); i++)
+        ck_assert_ptr_null(nn_params_at(m2->params, i)->t->grad);
+    tf_model_free(m2);
+    tf_model_free(m);
+}
+END_TEST
+
+// ---------------------------------------------------------------------------
+// The week-3 lab's `generate --gguf`
+// ---------------------------------------------------------------------------
+
+// build/<mode>/labs/week03_transformer next to this test's build/<mode>/tests/transformer/.
+static const char *lab_path(void)
+{
+    static char path[4200];
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    ck_assert_int_gt(n, 0);
+    exe[n] = '\0';
+    for (int k = 0; k < 3; k++) *strrchr(exe, '/') = '\0';
+    snprintf(path, sizeof path, "%s/labs/week03_transformer", exe);
+    ck_assert_msg(access(path, X_OK) == 0, "%s is missing; hint: build it (make, or make %s)",
+                  path, path);
+    return path;
+}
+
+// Runs the lab's generate with `args`; returns its exit status, stdout and stderr (malloc'd).
+static int run_lab(const char *args, char **out, char **err)
+{
+    char cmd[16384];
+    const char *o = test_tmp_path("lab.out"), *e = test_tmp_path("lab.err");
+    snprintf(cmd, sizeof cmd, "ASAN_OPTIONS=detect_leaks=1 '%s' generate %s >'%s' 2>'%s'",
+             lab_path(), args, o, e);
+    int rc = system(cmd);
+    size_t n;
+    ck_assert_int_eq(io_read_all(o, (unsigned char **)out, &n), ERR_OK);
+    ck_assert_int_eq(io_read_all(e, (unsigned char **)err, &n), ERR_OK);
+    fprintf(stderr, "$ generate %s\n%s", args, *err);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// What tf_generate gives on `m` (the reference), stopping at eos as the lab does.
+static int reference(const TfModel *m, const int32_t *ids, int n, int max_new,
+                     const TfSampler *sc, int32_t eos, int32_t *out)
+{
+    TfInfer *s = tf_infer_create(m, m->cfg.ctx);
+    const int32_t *stops[1] = {&eos};
+    int lens[1] = {1}, n_out;
+    ck_assert_int_eq(tf_generate(s, ids, n, max_new, sc, stops, lens, 1, out, &n_out), ERR_OK);
+    tf_infer_free(s);
+    return n_out;
+}
+
+START_TEST(test_lab_generate_gguf_equals_tf_generate)
+{
+    TfBpe *bpe = tf_tok_bpe_train(TEXT, sizeof TEXT - 1, 300);
+    // vocab = the tokenizer's size, so every id the model can produce decodes with bpe.
+    TfConfig c = small_cfg(tf_tok_bpe_vocab_size(bpe), false);
+    c.ctx = 64;
+    TfModel *m = tf_model_create(&c, 51);
+    char path[4096]; // test_tmp_path's buffers rotate (run_lab uses them): keep a copy
+    snprintf(path, sizeof path, "%s", test_tmp_path("lab.gguf"));
+    ck_assert_int_eq(tf_gguf_export(m, bpe, TF_GGUF_F32, path), ERR_OK);
+    TfGguf *g; // the end-of-text id the lab stops at
+    uint32_t eos;
+    ck_assert_int_eq(tf_gguf_open(path, &g), ERR_OK);
+    ck_assert_int_eq(tf_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &eos), ERR_OK);
+    tf_gguf_close(g);
+    const char *prompt = "the fox and the dog";
+    int32_t *ids;
+    int n = (int)tf_tok_bpe_encode(bpe, prompt, strlen(prompt), &ids);
+    const TfSampler samplers[3] = {{.temperature = 0, .top_p = 1},
+                                   {.temperature = 1.5f, .top_k = 50, .top_p = 0.9f, .seed = 7},
+                                   {.temperature = 2.0f, .top_k = 0, .top_p = 1, .seed = 8}};
+    int distinct = 0;
+    int32_t prev[24];
+    for (int k = 0; k < 3; k++) {
+        const TfSampler *sc = &samplers[k];
+        int32_t want[24];
+        int n_want = reference(m, ids, n, 24, sc, (int32_t)eos, want);
+        ck_assert_int_gt(n_want, 0);
+        if (k > 0 && memcmp(want, prev, sizeof want) != 0) distinct++;
+        memcpy(prev, want, sizeof want);
+        char *text;
+        size_t len;
+        ck_assert_int_eq(tf_tok_bpe_decode(bpe, want, n_want, &text, &len), ERR_OK);
+        char args[8192], *out, *err;
+        snprintf(args, sizeof args, "--gguf '%s' --prompt '%s' --max-new 24 --temperature %g "
+                 "--top-k %d --top-p %g --seed %llu", path, prompt, (double)sc->temperature,
+                 sc->top_k, (double)sc->top_p, (unsigned long long)sc->seed);
+        ck_assert_int_eq(run_lab(args, &out, &err), 0);
+        ck_assert_msg(strncmp(out, prompt, strlen(prompt)) == 0 &&
+                      strncmp(out + strlen(prompt), text, len) == 0 &&
+                      strcmp(out + strlen(prompt) + len, "\n") == 0,
+                      "sampler %d: lab printed \"%s\", tf_generate gives \"%s%s\"", k, out,
+                      prompt, text);
+        ck_assert_ptr_nonnull(strstr(err, "tokens/s"));
+        free(out), free(err), free(text);
+
+        // The same with the prompt as ids: the output is the ids.
+        char list[512] = "", num[16];
+        for (int i = 0; i < n; i++) {
+            snprintf(num, sizeof num, i ? " %d" : "%d", ids[i]);
+            strcat(list, num);
+        }
+        snprintf(args, sizeof args, "--gguf '%s' --tokens '%s' --max-new 24 --temperature %g "
+                 "--top-k %d --top-p %g --seed %llu", path, list, (double)sc->temperature,
+                 sc->top_k, (double)sc->top_p, (unsigned long long)sc->seed);
+        ck_assert_int_eq(run_lab(args, &out, &err), 0);
+        char want_ids[1024] = "";
+        for (int i = 0; i < n_want; i++) {
+            snprintf(num, sizeof num, i ? " %d" : "%d", want[i]);
+            strcat(want_ids, num);
+        }
+        strcat(want_ids, "\n");
+        ck_assert_str_eq(out, want_ids);
+        free(out), free(err);
+    }
+    ck_assert_int_gt(distinct, 0); // the sampling flags reached the sampler
+    free(ids);
+    tf_tok_bpe_free(bpe);
+    tf_model_free(m);
+}
+END_TEST
+
+START_TEST(test_lab_generate_gguf_errors)
+{
+    float *scratch = xcalloc(256 * 32, sizeof *scratch);
+    char args[8192], *out, *err;
+    // Not a llama: the architecture is named.
+    snprintf(args, sizeof args, "--gguf '%s' --prompt hi", make_llama(MK_ARCH_GPT2, scratch));
+    ck_assert_int_eq(run_lab(args, &out, &err), 1);
+    ck_assert_msg(strstr(err, "architecture") && strstr(err, "gpt2") && strstr(err, "hint"),
+                  "%s", err);
+    ck_assert_str_eq(out, "");
+    free(out), free(err);
+    // A sentencepiece tokenizer: named, with the --tokens way out, which then works.
+    char spm[4096]; // test_tmp_path's buffers rotate: keep a copy
+    snprintf(spm, sizeof spm, "%s", make_llama(MK_SPM_TOKENIZER, scratch));
+    snprintf(args, sizeof args, "--gguf '%s' --prompt hi", spm);
+    ck_assert_int_eq(run_lab(args, &out, &err), 1);
+    ck_assert_msg(strstr(err, "sentencepiece") && strstr(err, "--tokens"), "%s", err);
+    free(out), free(err);
+    snprintf(args, sizeof args, "--gguf '%s' --tokens '3 4 5' --max-new 4 --temperature 0",
+             spm);
+    ck_assert_int_eq(run_lab(args, &out, &err), 0);
+    int a, b, c, d;
+    ck_assert_msg(sscanf(out, "%d %d %d %d", &a, &b, &c, &d) == 4, "%s", out);
+    free(out), free(err);
+    // Ids out of the vocabulary, a missing file.
+    snprintf(args, sizeof args, "--gguf '%s' --tokens '3 256' --temperature 0", spm);
+    ck_assert_int_eq(run_lab(args, &out, &err), 1);
+    ck_assert_msg(strstr(err, "256") && strstr(err, "[0, 256)"), "%s", err);
+    free(out), free(err);
+    ck_assert_int_eq(run_lab("--gguf /nonexistent/x.gguf", &out, &err), 1);
+    ck_assert_ptr_nonnull(strstr(err, "/nonexistent/x.gguf"));
+    free(out), free(err);
+    free(scratch);
+}
+END_TEST
+
 static Suite *gguf_suite(void)
 {
     Suite *s = suite_create("gguf");
@@ -932,6 +1323,21 @@ static Suite *gguf_suite(void)
     tcase_add_test(tc, test_bad_tensor_infos);
     tcase_add_test(tc, test_fuzz_mutations);
     suite_add_tcase(s, tc);
+    TCase *ta = tcase_create("alloc");
+    tcase_set_timeout(ta, 300);
+    tcase_add_test(ta, test_model_alloc_matches_create);
+    tcase_add_test(ta, test_model_no_grad_forward_same);
+    tcase_add_test_raise_signal(ta, test_model_no_grad_train_checks, SIGABRT);
+    tcase_add_test_raise_signal(ta, test_params_no_grad_unfreeze_checks, SIGABRT);
+    tcase_add_test(ta, test_model_no_grad_lora_trains);
+    tcase_add_test(ta, test_model_load_no_grad);
+    tcase_add_test(ta, test_import_is_inference_only);
+    suite_add_tcase(s, ta);
+    TCase *tl = tcase_create("lab");
+    tcase_set_timeout(tl, 300);
+    tcase_add_test(tl, test_lab_generate_gguf_equals_tf_generate);
+    tcase_add_test(tl, test_lab_generate_gguf_errors);
+    suite_add_tcase(s, tl);
     return s;
 }
 
