@@ -3,6 +3,7 @@
  * directory walk and the per-file error list. The PDF loader is in pdf.c.
  */
 #include "rag/doc.h"
+#include "rag/doc_internal.h"
 
 #include "core/err.h"
 #include "datasets/dictd.h"
@@ -176,15 +177,12 @@ int64_t rag_doc_page_at(const RagDoc *d, int64_t offset)
     return lo + 1;
 }
 
-// Reads a whole regular file, appending a NUL. Errors name the path and the system's reason
-// with a hint for the common cases.
-static int read_file(const char *path, char **data, int64_t *n)
+int rag_doc_open_regular(const char *path, const char *what, int *fd, struct stat *st)
 {
-    *data = NULL;
-    *n = 0;
-    // O_NONBLOCK: a FIFO named .txt must not hang the batch (no effect on regular files).
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
+    // O_NONBLOCK: a FIFO named .txt or .pdf must not hang the batch (no effect on regular
+    // files).
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (*fd < 0) {
         int e = errno;
         const char *hint = e == ENOENT   ? "check the path (ls -l)"
                            : e == EACCES ? "the file's permissions do not let this user read "
@@ -192,11 +190,24 @@ static int read_file(const char *path, char **data, int64_t *n)
                                          : "check the file and the disk";
         return err_set(ERR_IO, "%s: cannot open: %s; hint: %s", path, strerror(e), hint);
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set(ERR_IO, "%s: not a regular file; hint: give a file or a folder", path);
+    if (fstat(*fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        close(*fd);
+        *fd = -1;
+        return err_set(ERR_IO, "%s: not a regular file; hint: give %s or a folder", path, what);
     }
+    return ERR_OK;
+}
+
+// Reads a whole regular file, appending a NUL. Errors name the path and the system's reason
+// with a hint for the common cases.
+static int read_file(const char *path, char **data, int64_t *n)
+{
+    *data = NULL;
+    *n = 0;
+    int fd;
+    struct stat st;
+    int rc = rag_doc_open_regular(path, "a file", &fd, &st);
+    if (rc != ERR_OK) return rc;
     if ((int64_t)st.st_size > RAG_MAX_FILE_BYTES) {
         close(fd);
         return err_set(ERR_RANGE, "%s: %lld bytes, over the 1 GiB limit; hint: split it", path,

@@ -23,6 +23,7 @@
  * prints nothing to stderr through the glib API.
  */
 #include "rag/doc.h"
+#include "rag/doc_internal.h"
 
 #include "core/err.h"
 
@@ -71,21 +72,10 @@ static void buf_put(Buf *b, const char *s, int64_t n)
 // so a missing, unreadable or non-PDF file gets its own message before poppler sees it.
 static int check_header(const char *path)
 {
-    // O_NONBLOCK: a FIFO named .pdf must not hang the batch (no effect on regular files).
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        int e = errno;
-        const char *hint = e == ENOENT   ? "check the path (ls -l)"
-                           : e == EACCES ? "the file's permissions do not let this user read "
-                                           "it (ls -l; chmod a+r)"
-                                         : "check the file and the disk";
-        return err_set(ERR_IO, "%s: cannot open: %s; hint: %s", path, strerror(e), hint);
-    }
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set(ERR_IO, "%s: not a regular file; hint: give a PDF file or a folder", path);
-    }
+    int rc = rag_doc_open_regular(path, "a PDF file", &fd, &st);
+    if (rc != ERR_OK) return rc;
     char head[RAG_PDF_HEADER_SCAN];
     ssize_t n = read(fd, head, sizeof head);
     int e = errno;

@@ -38,38 +38,9 @@ static const char EOT[] = "<|endoftext|>";
 // Token bytes -> the UTF-8 of their bytes_to_unicode characters (NUL-terminated, new buffer).
 static char *bytes_to_text(const uint8_t *s, size_t n)
 {
-    char *out = xmalloc(2 * n + 1), *w = out;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t c = tok_byte_to_unicode(s[i]); // < 0x144: one or two UTF-8 bytes
-        if (c < 0x80) *w++ = (char)c;
-        else *w++ = (char)(0xC0 | (c >> 6)), *w++ = (char)(0x80 | (c & 0x3F));
-    }
-    *w = 0;
+    char *out = xmalloc(2 * n + 1);
+    tok_token_to_unicode(s, n, out);
     return out;
-}
-
-// The inverse: UTF-8 text of bytes_to_unicode characters -> bytes (out holds n bytes).
-// Returns the byte count, or -1 when a character is not one of the map's 256.
-static int64_t text_to_bytes(const int16_t inv[324], const char *s, size_t n, uint8_t *out)
-{
-    int64_t w = 0;
-    for (size_t i = 0; i < n;) {
-        uint8_t b = (uint8_t)s[i];
-        uint32_t c;
-        if (b < 0x80) c = b, i += 1;
-        else if ((b & 0xE0) == 0xC0 && i + 1 < n && ((uint8_t)s[i + 1] & 0xC0) == 0x80)
-            c = ((uint32_t)(b & 0x1F) << 6) | ((uint8_t)s[i + 1] & 0x3F), i += 2;
-        else return -1;
-        if (c >= 324 || inv[c] < 0) return -1;
-        out[w++] = (uint8_t)inv[c];
-    }
-    return w;
-}
-
-static void unicode_inverse(int16_t inv[324])
-{
-    for (int i = 0; i < 324; i++) inv[i] = -1;
-    for (int b = 0; b < 256; b++) inv[tok_byte_to_unicode((uint8_t)b)] = (int16_t)b;
 }
 
 // ---------------------------------------------------------------------------
@@ -430,7 +401,7 @@ static int import_tokens(const TfGguf *g, ImportVocab *v)
                            (long long)n_types, tf_gguf_val_type_name(et), (long long)n);
     }
     int16_t inv[324];
-    unicode_inverse(inv);
+    tok_unicode_to_byte_table(inv);
     size_t total = 0;
     for (int64_t i = 0; i < n; i++) {
         size_t len;
@@ -445,7 +416,7 @@ static int import_tokens(const TfGguf *g, ImportVocab *v)
     for (int64_t i = 0; i < n; i++) {
         size_t len;
         const char *s = tf_gguf_arr_str(g, kv_tok, i, &len);
-        int64_t k = text_to_bytes(inv, s, len, v->bytes + v->off[i]);
+        int64_t k = tok_token_from_unicode(inv, s, len, v->bytes + v->off[i]);
         int type = kv_type >= 0 ? (int)tf_gguf_arr_num(g, kv_type, i) : TOK_NORMAL;
         if (k < 0) {
             // Special and user-defined tokens ("<|im_start|>", ...) are stored as plain
@@ -486,7 +457,7 @@ static int import_merges(const TfGguf *g, const ImportVocab *v, int32_t (**out)[
     int64_t kv = tf_gguf_find_kv(g, "tokenizer.ggml.merges");
     int32_t(*m)[3] = xmalloc((size_t)(n ? n : 1) * sizeof *m);
     int16_t inv[324];
-    unicode_inverse(inv);
+    tok_unicode_to_byte_table(inv);
     uint8_t *buf = NULL;
     size_t buf_cap = 0;
     for (int64_t r = 0; r < n; r++) {
@@ -497,8 +468,8 @@ static int import_merges(const TfGguf *g, const ImportVocab *v, int32_t (**out)[
         if (len + 1 > buf_cap) buf_cap = 2 * len + 16, buf = xrealloc(buf, buf_cap);
         int64_t la = -1, lb = -1, a = -1, b = -1, ab = -1;
         if (sp) {
-            la = text_to_bytes(inv, s, (size_t)(sp - s), buf);
-            lb = la < 0 ? -1 : text_to_bytes(inv, sp + 1, len - (size_t)(sp - s) - 1, buf + la);
+            la = tok_token_from_unicode(inv, s, (size_t)(sp - s), buf);
+            lb = la < 0 ? -1 : tok_token_from_unicode(inv, sp + 1, len - (size_t)(sp - s) - 1, buf + la);
         }
         if (la > 0 && lb > 0) {
             a = import_find(v, buf, (size_t)la);

@@ -40,16 +40,13 @@ uint32_t tok_byte_to_unicode(uint8_t b)
     return 256 + k;
 }
 
-// Inverse table: code point (0..323) -> byte, -1 where none.
-static void unicode_to_byte_table(int16_t inv[324])
+void tok_unicode_to_byte_table(int16_t inv[324])
 {
     for (int i = 0; i < 324; i++) inv[i] = -1;
     for (int b = 0; b < 256; b++) inv[tok_byte_to_unicode((uint8_t)b)] = (int16_t)b;
 }
 
-// Decodes a UTF-8 token string written through bytes_to_unicode into raw bytes (out must hold
-// n bytes). Returns the byte count, or -1 when a character is outside the map.
-static int64_t token_from_unicode(const int16_t inv[324], const char *s, size_t n, uint8_t *out)
+int64_t tok_token_from_unicode(const int16_t inv[324], const char *s, size_t n, uint8_t *out)
 {
     int64_t w = 0;
     for (size_t i = 0; i < n;) {
@@ -65,8 +62,7 @@ static int64_t token_from_unicode(const int16_t inv[324], const char *s, size_t 
     return w;
 }
 
-// Appends token bytes in bytes_to_unicode notation (UTF-8) to a NUL-terminated buffer.
-static size_t token_to_unicode(const uint8_t *s, size_t n, char *out)
+size_t tok_token_to_unicode(const uint8_t *s, size_t n, char *out)
 {
     size_t w = 0;
     for (size_t i = 0; i < n; i++) {
@@ -129,7 +125,7 @@ static int load_encoder(const char *path, Vocab *v)
         goto done;
     }
     int16_t inv[324];
-    unicode_to_byte_table(inv);
+    tok_unicode_to_byte_table(inv);
     // First pass: sizes per id, so tokens can be laid out in id order.
     int64_t *len = xcalloc(n + 1, sizeof *len);
     const char **keys = xcalloc(n, sizeof *keys);
@@ -160,7 +156,7 @@ static int load_encoder(const char *path, Vocab *v)
         tok_map_init(&v->by_bytes, n);
         int64_t w = 0;
         for (size_t i = 0; i < n && rc == ERR_OK; i++) {
-            int64_t k = token_from_unicode(inv, keys[i], strlen(keys[i]), v->bytes + w);
+            int64_t k = tok_token_from_unicode(inv, keys[i], strlen(keys[i]), v->bytes + w);
             if (k < 0) {
                 rc = err_set(ERR_FORMAT, "%s: key \"%s\" (id %zu) has a character outside "
                              "GPT-2's bytes_to_unicode map; hint: is this a byte-level BPE "
@@ -183,7 +179,7 @@ static int load_encoder(const char *path, Vocab *v)
             uint8_t c = (uint8_t)b;
             if (vocab_find(v, &c, 1) < 0) {
                 char name[4];
-                token_to_unicode(&c, 1, name);
+                tok_token_to_unicode(&c, 1, name);
                 rc = err_set(ERR_FORMAT, "%s: no token for the single byte %d (\"%s\"); hint: "
                              "a byte-level BPE needs all 256 bytes to encode any text", path,
                              b, name);
@@ -206,7 +202,7 @@ static int load_merges(const char *path, const Vocab *v, int32_t (**merges)[3], 
     int cap = 1024, count = 0;
     int32_t(*m)[3] = xmalloc((size_t)cap * sizeof *m);
     int16_t inv[324];
-    unicode_to_byte_table(inv);
+    tok_unicode_to_byte_table(inv);
     uint8_t *buf = xmalloc(2 * n + 2);
     int line = 0;
     for (size_t p = 0; p < n && rc == ERR_OK;) {
@@ -228,8 +224,8 @@ static int load_merges(const char *path, const Vocab *v, int32_t (**merges)[3], 
             break;
         }
         size_t la = (size_t)(sp - s), lb = len - la - 1;
-        int64_t ka = token_from_unicode(inv, s, la, buf);
-        int64_t kb = ka < 0 ? -1 : token_from_unicode(inv, sp + 1, lb, buf + ka);
+        int64_t ka = tok_token_from_unicode(inv, s, la, buf);
+        int64_t kb = ka < 0 ? -1 : tok_token_from_unicode(inv, sp + 1, lb, buf + ka);
         int64_t a = ka < 0 ? -1 : vocab_find(v, buf, (size_t)ka);
         int64_t b = kb < 0 ? -1 : vocab_find(v, buf + ka, (size_t)kb);
         int64_t ab = (a < 0 || b < 0) ? -1 : vocab_find(v, buf, (size_t)(ka + kb));
@@ -285,7 +281,7 @@ int tf_tok_bpe_save(const TfBpe *t, const char *encoder_json, const char *vocab_
     char *name = xmalloc(2 * maxlen + 1);
     json_t *root = json_object();
     for (int i = 0; i < t->n_vocab; i++) {
-        token_to_unicode(t->tok_bytes + t->tok_off[i],
+        tok_token_to_unicode(t->tok_bytes + t->tok_off[i],
                          (size_t)(t->tok_off[i + 1] - t->tok_off[i]), name);
         json_object_set_new(root, name, json_integer(i));
     }
@@ -309,7 +305,7 @@ int tf_tok_bpe_save(const TfBpe *t, const char *encoder_json, const char *vocab_
     for (int r = 0; r < t->n_merges; r++) {
         for (int k = 0; k < 2; k++) {
             int32_t id = t->merges[r][k];
-            token_to_unicode(t->tok_bytes + t->tok_off[id],
+            tok_token_to_unicode(t->tok_bytes + t->tok_off[id],
                              (size_t)(t->tok_off[id + 1] - t->tok_off[id]), name);
             fputs(name, fp);
             fputc(k == 0 ? ' ' : '\n', fp);

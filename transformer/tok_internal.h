@@ -78,5 +78,13 @@ TfBpe *tok_bpe_build(int n, const uint8_t *bytes, const int64_t *off, int n_merg
 // GPT-2's bytes_to_unicode: byte -> code point. Bytes 33-126, 161-172 and 174-255 map to
 // themselves; the other 68 bytes to 256, 257, ... in increasing byte order.
 uint32_t tok_byte_to_unicode(uint8_t b);
+// Inverse table of tok_byte_to_unicode: code point (0..323) -> byte, -1 where none.
+void tok_unicode_to_byte_table(int16_t inv[324]);
+// Decodes a UTF-8 token string written through bytes_to_unicode into raw bytes (out must hold
+// n bytes). Returns the byte count, or -1 when a character is outside the map.
+int64_t tok_token_from_unicode(const int16_t inv[324], const char *s, size_t n, uint8_t *out);
+// Writes token bytes in bytes_to_unicode notation (UTF-8, NUL-terminated) to out, which holds
+// 2 n + 1 bytes; returns the length without the NUL.
+size_t tok_token_to_unicode(const uint8_t *s, size_t n, char *out);
 
 #endif
