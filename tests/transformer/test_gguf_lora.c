@@ -23,6 +23,7 @@
 #include "core/rng.h"
 #include "nn/lora.h"
 #include "nn/params.h"
+#include "tests/llama_util.h"
 #include "tests/test_util.h"
 #include "transformer/generate.h"
 #include "transformer/gguf.h"
@@ -41,117 +42,8 @@
 #define MIN_EFFECT 0.1
 
 // ---------------------------------------------------------------------------
-// The llama.cpp driver (tests/llama_ref)
-// ---------------------------------------------------------------------------
-
-// The driver's path after building it, or NULL when llama.cpp is unavailable (the test then
-// skips, or fails when REQUIRE_NPM=1). A failing build fails the test.
-static const char *driver_or_skip(const char *test)
-{
-    static char path[4096];
-    const char *root = getenv("ENGINE_ROOT");
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "sh '%s/tests/llama_ref/build.sh'", root ? root : ".");
-    FILE *p = popen(cmd, "r");
-    ck_assert_msg(p != NULL, "%s: cannot run %s", test, cmd);
-    char line[4096];
-    path[0] = '\0';
-    while (fgets(line, sizeof line, p)) { // the last line is the path or "SKIPPED: why"
-        line[strcspn(line, "\n")] = '\0';
-        snprintf(path, sizeof path, "%s", line);
-    }
-    int st = pclose(p);
-    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    if (rc == 3) {
-        const char *req = getenv("REQUIRE_NPM");
-        ck_assert_msg(!(req && strcmp(req, "1") == 0), "%s: llama.cpp unavailable and "
-                      "REQUIRE_NPM=1 (%s); hint: make deps (needs node/npm)", test, path);
-        printf("%s: %s\n", test, path);
-        return NULL;
-    }
-    ck_assert_msg(rc == 0, "%s: %s failed (exit status %d)", test, cmd, rc);
-    return path;
-}
-
-// Reads the line "TAG n v_0 ... v_{n-1}" of `text` into out (n <= cap); returns n, or -1.
-static int read_tagged(const char *text, const char *tag, double *out, int cap)
-{
-    size_t tl = strlen(tag);
-    for (const char *ln = text; ln && *ln; ln = strchr(ln, '\n'), ln = ln ? ln + 1 : NULL) {
-        if (strncmp(ln, tag, tl) != 0 || ln[tl] != ' ') continue;
-        char *end;
-        long n = strtol(ln + tl, &end, 10);
-        if (n < 0 || n > cap) return -1;
-        for (long k = 0; k < n; k++) {
-            const char *q = end;
-            out[k] = strtod(q, &end);
-            if (end == q) return -1;
-        }
-        return (int)n;
-    }
-    return -1;
-}
-
-// llama.cpp's last-position logits (V,) and, when greedy is non-NULL, its greedy continuation
-// (N_GEN) for `ids`, with the adapter `lora` (NULL: none) at user scale `scale`.
-static void llama_eval(const char *driver, const char *gguf, const char *lora, float scale,
-                       const int32_t *ids, int V, float *logits, int32_t *greedy)
-{
-    char cmd[16384];
-    int w = snprintf(cmd, sizeof cmd, "'%s' eval '%s' ", driver, gguf);
-    for (int i = 0; i < N_PROMPT; i++)
-        w += snprintf(cmd + w, sizeof cmd - (size_t)w, "%s%d", i ? "," : "", (int)ids[i]);
-    w += snprintf(cmd + w, sizeof cmd - (size_t)w, " --gen %d --threads 1", greedy ? N_GEN : 1);
-    if (lora) snprintf(cmd + w, sizeof cmd - (size_t)w, " --lora '%s' --lora-scale %.9g", lora,
-                       (double)scale);
-    FILE *p = popen(cmd, "r");
-    ck_assert_msg(p != NULL, "cannot run %s", cmd);
-    size_t cap = 1 << 16, len = 0, got;
-    char *out = malloc(cap);
-    while ((got = fread(out + len, 1, cap - len - 1, p)) > 0) {
-        len += got;
-        if (cap - len < 4096) out = realloc(out, cap *= 2);
-    }
-    out[len] = '\0';
-    int st = pclose(p);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s failed (status %d): llama.cpp "
-                  "refused a file? rerun with LLAMA_REF_VERBOSE=1", cmd, st);
-    double *v = malloc(sizeof(double) * (size_t)(V > N_GEN ? V : N_GEN));
-    ck_assert_msg(read_tagged(out, "LOGITS", v, V) == V, "no LOGITS line of %d values in:\n%.300s",
-                  V, out);
-    for (int i = 0; i < V; i++) logits[i] = (float)v[i];
-    if (greedy) {
-        ck_assert_msg(read_tagged(out, "GREEDY", v, N_GEN) == N_GEN, "no GREEDY line in:\n%.300s",
-                      out);
-        for (int i = 0; i < N_GEN; i++) greedy[i] = (int32_t)v[i];
-    }
-    free(v);
-    free(out);
-}
-
-// ---------------------------------------------------------------------------
 // The engine side
 // ---------------------------------------------------------------------------
-
-// A llama model whose logits have a spread of several units (norm gains N(1, 0.2), every
-// other weight N(0, 0.3)): greedy decoding then has clear winners.
-static TfModel *spread_model(int C, int L, int H, int KVH, int F, int V, bool tied,
-                             uint64_t seed)
-{
-    TfConfig c = tf_config_default(TF_LLAMA);
-    c.vocab = V, c.ctx = 128, c.d_model = C, c.n_layer = L, c.n_head = H, c.n_kv_head = KVH;
-    c.d_ff = F, c.tie_embeddings = tied;
-    ck_assert_int_eq(tf_config_check(&c), ERR_OK);
-    TfModel *m = tf_model_create(&c, seed);
-    Rng r;
-    rng_init(&r, seed + 1);
-    for (int i = 0; i < nn_params_count(m->params); i++) {
-        const NnParam *p = nn_params_at(m->params, i);
-        bool norm = strstr(p->name, "norm.weight") != NULL;
-        tensor_fill_normal(p->t, &r, norm ? 1.0f : 0.0f, norm ? 0.2f : 0.3f);
-    }
-    return m;
-}
 
 // A LoRA set on m with B drawn N(0, 0.3), so that the adapter changes the model.
 static NnLora *random_lora(TfModel *m, const char *targets, int rank, float alpha, bool rslora,
@@ -253,8 +145,8 @@ static void check_adapter(TfModel *m, NnLora *set, const char *name, const char 
     tf_model_detach_lora(m);
     ck_assert_int_eq(nn_lora_merge(set), ERR_OK);
     engine_infer(m, ids, merged, g_merged);
-    llama_eval(driver, base, lora, 1.0f, ids, V, theirs, g_theirs);
-    llama_eval(driver, base, NULL, 1.0f, ids, V, plain, NULL);
+    llama_ref_eval(driver, base, lora, 1.0f, ids, N_PROMPT, N_GEN, V, theirs, g_theirs);
+    llama_ref_eval(driver, base, NULL, 1.0f, ids, N_PROMPT, N_GEN, V, plain, NULL);
 
     char what[160];
     snprintf(what, sizeof what, "%s: llama.cpp+adapter vs engine merged", name);
@@ -277,7 +169,7 @@ static void check_adapter(TfModel *m, NnLora *set, const char *name, const char 
             }
         ck_assert_int_eq(nn_lora_merge(set), ERR_OK);
         engine_infer(m, ids, merged, g_merged);
-        llama_eval(driver, base, lora, 0.5f, ids, V, theirs, g_theirs);
+        llama_ref_eval(driver, base, lora, 0.5f, ids, N_PROMPT, N_GEN, V, theirs, g_theirs);
         snprintf(what, sizeof what, "%s: llama.cpp scale 0.5 vs engine half scale", name);
         check_logits(merged, theirs, V, what);
         check_greedy(g_merged, g_theirs, what);
@@ -296,9 +188,9 @@ static void check_adapter(TfModel *m, NnLora *set, const char *name, const char 
 
 START_TEST(test_gguf_lora_llama_all_targets)
 {
-    const char *driver = driver_or_skip("lora_all_targets");
+    const char *driver = llama_ref_driver_or_skip("lora_all_targets");
     if (!driver) return;
-    TfModel *m = spread_model(64, 2, 4, 4, 160, 300, true, 11);
+    TfModel *m = llama_ref_spread_model(64, 2, 4, 4, 160, 300, true, 11);
     NnLora *set = random_lora(m, "all", 4, 8.0f, false, 3);
     check_adapter(m, set, "lora_all", driver, false);
     nn_lora_free(set);
@@ -308,9 +200,9 @@ END_TEST
 
 START_TEST(test_gguf_lora_llama_rslora_gqa)
 {
-    const char *driver = driver_or_skip("lora_rslora_gqa");
+    const char *driver = llama_ref_driver_or_skip("lora_rslora_gqa");
     if (!driver) return;
-    TfModel *m = spread_model(96, 3, 6, 2, 256, 320, false, 23);
+    TfModel *m = llama_ref_spread_model(96, 3, 6, 2, 256, 320, false, 23);
     NnLora *set = random_lora(m, "q,v,down", 8, 4.0f, true, 5);
     check_adapter(m, set, "lora_rs", driver, true);
     nn_lora_free(set);
@@ -360,7 +252,7 @@ static void expect_pair(const TfGguf *g, const NnLoraLinear *s, const char *wnam
 
 START_TEST(test_gguf_lora_file_layout)
 {
-    TfModel *m = spread_model(32, 2, 4, 2, 48, 64, false, 9);
+    TfModel *m = llama_ref_spread_model(32, 2, 4, 2, 48, 64, false, 9);
     NnLora *set = random_lora(m, "q,k,o,up", 4, 6.0f, false, 1);
     // A hand-set scale on one adapter: llama.cpp has one alpha per file, so it goes into B.
     NnLoraLinear *odd = nn_lora_site(set, 1, NN_LORA_UP);
@@ -412,7 +304,7 @@ END_TEST
 START_TEST(test_gguf_lora_errors)
 {
     const char *path = test_tmp_path("bad_lora.gguf");
-    TfModel *m = spread_model(32, 2, 4, 4, 48, 64, true, 4);
+    TfModel *m = llama_ref_spread_model(32, 2, 4, 4, 48, 64, true, 4);
     NnLora *set = random_lora(m, "q,down", 2, 4.0f, false, 6);
 
     // A merged set: its update is already in the base weights.
@@ -422,10 +314,10 @@ START_TEST(test_gguf_lora_errors)
     ck_assert_int_eq(nn_lora_unmerge(set), ERR_OK);
 
     // Another base: fewer layers; the same layers with another d_ff.
-    TfModel *shallow = spread_model(32, 1, 4, 4, 48, 64, true, 4);
+    TfModel *shallow = llama_ref_spread_model(32, 1, 4, 4, 48, 64, true, 4);
     test_expect_err(tf_gguf_export_lora(set, shallow, path), ERR_SHAPE,
                     (const char *const[]){path, "2 layers", "1", NULL});
-    TfModel *wide = spread_model(32, 2, 4, 4, 64, 64, true, 4);
+    TfModel *wide = llama_ref_spread_model(32, 2, 4, 4, 64, 64, true, 4);
     test_expect_err(tf_gguf_export_lora(set, wide, path), ERR_SHAPE,
                     (const char *const[]){path, "blk.0.ffn_down.weight", "hint", NULL});
 

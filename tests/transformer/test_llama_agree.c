@@ -19,6 +19,7 @@
 #include "core/err.h"
 #include "core/rng.h"
 #include "nn/params.h"
+#include "tests/llama_util.h"
 #include "tests/test_util.h"
 #include "transformer/generate.h"
 #include "transformer/gguf.h"
@@ -38,135 +39,8 @@
 #define TOL_F16 2e-2
 
 // ---------------------------------------------------------------------------
-// The llama.cpp driver
-// ---------------------------------------------------------------------------
-
-// Builds (when needed) and returns the driver's path, or NULL after printing why the test is
-// skipped (failing instead when REQUIRE_NPM=1). A failing build fails the test.
-static const char *driver_or_skip(const char *test)
-{
-    static char path[4096];
-    const char *root = getenv("ENGINE_ROOT");
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "sh '%s/tests/llama_ref/build.sh'", root ? root : ".");
-    FILE *p = popen(cmd, "r");
-    ck_assert_msg(p != NULL, "%s: cannot run %s", test, cmd);
-    char line[4096] = "";
-    path[0] = '\0';
-    while (fgets(line, sizeof line, p)) {
-        line[strcspn(line, "\n")] = '\0';
-        snprintf(path, sizeof path, "%s", line);
-    }
-    int st = pclose(p);
-    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    if (rc == 3) {
-        const char *req = getenv("REQUIRE_NPM");
-        ck_assert_msg(!(req && strcmp(req, "1") == 0),
-                      "%s: llama.cpp is not available and REQUIRE_NPM=1 (%s); hint: make deps "
-                      "(needs node/npm)", test, path);
-        printf("%s: %s\n", test, path); // path holds the "SKIPPED: <reason>" line
-        return NULL;
-    }
-    ck_assert_msg(rc == 0, "%s: %s failed (exit status %d)", test, cmd, rc);
-    return path;
-}
-
-// The space-separated numbers after `tag` on one line of text, as doubles; returns how many.
-static int parse_tagged(const char *text, const char *tag, double *out, int cap)
-{
-    size_t tl = strlen(tag);
-    const char *line = text;
-    while (line && *line) {
-        if (strncmp(line, tag, tl) == 0 && line[tl] == ' ') {
-            char *end;
-            long n = strtol(line + tl, &end, 10);
-            const char *q = end;
-            int k = 0;
-            for (; k < n && k < cap; k++) {
-                out[k] = strtod(q, &end);
-                if (end == q) break;
-                q = end;
-            }
-            return k == n ? k : -1;
-        }
-        line = strchr(line, '\n');
-        if (line) line++;
-    }
-    return -1;
-}
-
-// Runs the driver with `args` and returns its whole stdout (malloc'd), asserting success.
-static char *run_driver(const char *driver, const char *args)
-{
-    char *cmd = malloc(strlen(driver) + strlen(args) + 16);
-    sprintf(cmd, "'%s' %s", driver, args);
-    FILE *p = popen(cmd, "r");
-    ck_assert_msg(p != NULL, "cannot run %s", cmd);
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += got;
-        if (cap - len < 4096) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    int st = pclose(p);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s failed (status %d)", cmd, st);
-    free(cmd);
-    return buf;
-}
-
-// llama.cpp's last-position logits (V,) and greedy continuation (N_GEN) for `ids`.
-static void llama_eval(const char *driver, const char *gguf, const int32_t *ids, int n, int V,
-                       float *logits, int32_t *greedy)
-{
-    char args[8192];
-    int w = snprintf(args, sizeof args, "eval '%s' ", gguf);
-    for (int i = 0; i < n; i++) w += snprintf(args + w, sizeof args - (size_t)w, "%s%d",
-                                              i ? "," : "", (int)ids[i]);
-    snprintf(args + w, sizeof args - (size_t)w, " --gen %d --threads 1", N_GEN);
-    char *out = run_driver(driver, args);
-    double *v = malloc(sizeof(double) * (size_t)V);
-    ck_assert_msg(parse_tagged(out, "LOGITS", v, V) == V, "no LOGITS line of %d values in:\n%.300s",
-                  V, out);
-    for (int i = 0; i < V; i++) logits[i] = (float)v[i];
-    double g[N_GEN];
-    ck_assert_msg(parse_tagged(out, "GREEDY", g, N_GEN) == N_GEN, "no GREEDY line in:\n%.300s",
-                  out);
-    for (int i = 0; i < N_GEN; i++) greedy[i] = (int32_t)g[i];
-    free(v);
-    free(out);
-}
-
-// ---------------------------------------------------------------------------
 // The engine side
 // ---------------------------------------------------------------------------
-
-// A llama model with weights N(0, 0.3) (norm gains N(1, 0.2)): logits with a spread of a few
-// units (GPT-2's 0.02 init gives nearly flat ones, where greedy decoding is a coin toss).
-static TfModel *spread_model(int C, int L, int H, int KVH, int F, int V, bool tied,
-                             uint64_t seed)
-{
-    TfConfig c = tf_config_default(TF_LLAMA);
-    c.vocab = V;
-    c.ctx = 128;
-    c.d_model = C;
-    c.n_layer = L;
-    c.n_head = H;
-    c.n_kv_head = KVH;
-    c.d_ff = F;
-    c.tie_embeddings = tied;
-    ck_assert_int_eq(tf_config_check(&c), ERR_OK);
-    TfModel *m = tf_model_create(&c, seed);
-    Rng r;
-    rng_init(&r, seed + 1);
-    for (int i = 0; i < nn_params_count(m->params); i++) {
-        const NnParam *p = nn_params_at(m->params, i);
-        bool is_norm = strstr(p->name, "norm.weight") != NULL;
-        tensor_fill_normal(p->t, &r, is_norm ? 1.0f : 0.0f, is_norm ? 0.2f : 0.3f);
-    }
-    return m;
-}
 
 // The engine's last-position logits (V,) and greedy continuation, through the KV cache.
 static void engine_eval(const TfModel *m, const int32_t *ids, int n, float *logits,
@@ -209,7 +83,7 @@ static void check_agreement(TfModel *m, TfGgufType wtype, const char *name, cons
     float *ours = malloc(sizeof(float) * (size_t)V), *theirs = malloc(sizeof(float) * (size_t)V);
     int32_t g_ours[N_GEN], g_theirs[N_GEN];
     engine_eval(mine, ids, N_PROMPT, ours, g_ours);
-    llama_eval(driver, path, ids, N_PROMPT, V, theirs, g_theirs);
+    llama_ref_eval(driver, path, NULL, 1.0f, ids, N_PROMPT, N_GEN, V, theirs, g_theirs);
 
     // The logits must have a spread, or a small difference would prove nothing.
     float lo = INFINITY, hi = -INFINITY;
@@ -236,9 +110,9 @@ static void check_agreement(TfModel *m, TfGgufType wtype, const char *name, cons
 
 START_TEST(test_llama_agree_mha_tied)
 {
-    const char *driver = driver_or_skip("mha_tied");
+    const char *driver = llama_ref_driver_or_skip("mha_tied");
     if (!driver) return;
-    TfModel *m = spread_model(64, 2, 4, 4, 160, 300, true, 11);
+    TfModel *m = llama_ref_spread_model(64, 2, 4, 4, 160, 300, true, 11);
     check_agreement(m, TF_GGUF_F32, "mha_tied_f32.gguf", driver);
     check_agreement(m, TF_GGUF_F16, "mha_tied_f16.gguf", driver);
     tf_model_free(m);
@@ -247,9 +121,9 @@ END_TEST
 
 START_TEST(test_llama_agree_gqa_untied)
 {
-    const char *driver = driver_or_skip("gqa_untied");
+    const char *driver = llama_ref_driver_or_skip("gqa_untied");
     if (!driver) return;
-    TfModel *m = spread_model(96, 3, 6, 2, 256, 320, false, 23);
+    TfModel *m = llama_ref_spread_model(96, 3, 6, 2, 256, 320, false, 23);
     check_agreement(m, TF_GGUF_F32, "gqa_untied_f32.gguf", driver);
     check_agreement(m, TF_GGUF_F16, "gqa_untied_f16.gguf", driver);
     tf_model_free(m);
@@ -259,7 +133,7 @@ END_TEST
 // The F32 file read back gives the engine the same logits as the model it came from.
 START_TEST(test_llama_agree_import_f32_roundtrip)
 {
-    TfModel *m = spread_model(64, 2, 4, 2, 160, 300, false, 5);
+    TfModel *m = llama_ref_spread_model(64, 2, 4, 2, 160, 300, false, 5);
     const char *path = test_tmp_path("roundtrip_f32.gguf");
     ck_assert_msg(tf_gguf_export(m, NULL, TF_GGUF_F32, path) == ERR_OK, "%s", err_msg());
     TfModel *back;
@@ -297,11 +171,11 @@ static const char *const tok_corpus =
 
 START_TEST(test_llama_agree_tokenizer)
 {
-    const char *driver = driver_or_skip("tokenizer");
+    const char *driver = llama_ref_driver_or_skip("tokenizer");
     if (!driver) return;
     TfBpe *bpe = tf_tok_bpe_train(tok_corpus, strlen(tok_corpus), 330);
     ck_assert_int_gt(tf_tok_bpe_n_merges(bpe), 20);
-    TfModel *m = spread_model(32, 1, 2, 2, 64, 340, true, 3);
+    TfModel *m = llama_ref_spread_model(32, 1, 2, 2, 64, 340, true, 3);
     const char *path = test_tmp_path("tok.gguf");
     ck_assert_msg(tf_gguf_export(m, bpe, TF_GGUF_F32, path) == ERR_OK, "%s", err_msg());
     for (size_t t = 0; t < sizeof tok_texts / sizeof tok_texts[0]; t++) {
@@ -324,9 +198,9 @@ START_TEST(test_llama_agree_tokenizer)
         arg[w] = '\0';
         char args[2048];
         snprintf(args, sizeof args, "tokenize '%s' %s", path, arg);
-        char *out = run_driver(driver, args);
+        char *out = llama_ref_run(driver, args);
         double v[512];
-        int k = parse_tagged(out, "TOKENS", v, 512);
+        int k = llama_ref_parse_tagged(out, "TOKENS", v, 512);
         ck_assert_msg(k >= 0, "no TOKENS line in:\n%.300s", out);
         bool same = k == n;
         for (int i = 0; same && i < k; i++) same = (int32_t)v[i] == ids[i];
