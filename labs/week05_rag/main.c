@@ -43,7 +43,7 @@ static int load_model(const char *dir, TfModel **model, TfBpe **bpe)
     snprintf(enc, sizeof enc, "%s/encoder.json", dir);
     snprintf(voc, sizeof voc, "%s/vocab.bpe", dir);
     *model = NULL;
-    if (tf_tok_bpe_load(enc, voc, bpe) != ERR_OK || tf_model_load(mpath, model) != ERR_OK) {
+    if (tf_tok_bpe_load(enc, voc, bpe) != ERR_OK || tf_model_load_no_grad(mpath, model) != ERR_OK) {
         fprintf(stderr, "note: no week-3 model in %s (%s); answers will be chosen by MaxSim "
                 "alone. hint: run build/release/labs/week03_transformer --quick first\n", dir,
                 err_msg());
