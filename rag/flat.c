@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Queries and rows per block: the (FLAT_QB, FLAT_NB) score block is 512 KiB, which the top-k
-// pass then reads from L2. sgemm runs at full speed from about 64 rows on.
-#define FLAT_QB 128
+// Queries and rows per block. The (FLAT_QB, FLAT_NB) score block is 1 MiB, about one core's
+// L2, where the top-k pass then reads it. Every query block streams the whole base through
+// sgemm once, so a taller block reads the base fewer times: 256 x 1024 measured about 10%
+// faster than 128 x 1024 on 60,000 x 784 (Fashion-MNIST), with no gain beyond.
+#define FLAT_QB 256
 #define FLAT_NB 1024
 
 struct RagFlat {

@@ -12,8 +12,8 @@
  * All three are one matrix product. For a block of queries Q (qb, d) and a block of rows
  * X (nb, d), S = Q X^T is one sgemm; L2 then uses |q - x|^2 = |q|^2 - 2<q, x> + |x|^2 with
  * the row norms |x|^2 precomputed at add time, so S = 2 Q X^T - |x|^2 - |q|^2. The blocks are
- * sized so the score block (qb x nb floats, 512 KiB) stays in the L2 cache while the top-k pass
- * reads it. A single query goes through sgemv instead (a 1-row sgemm is ~6x slower).
+ * sized so the score block (qb x nb = 256 x 1024 floats, 1 MiB) stays in the L2 cache while the
+ * top-k pass reads it. A single query goes through sgemv instead (a 1-row sgemm is ~6x slower).
  *
  * Top-k: per query a k-element min-heap ordered by (score, then larger id = worse), so the
  * result is exactly the k best with ties broken by ascending id, the order rag_hits_sort gives.

@@ -267,6 +267,7 @@ static void search_layer(RagHnsw *h, const float *q, const HnswItem *entry, int 
     //      holds fewer than ef items or {d, e} is nearer than top's farthest, push it on both
     //      heaps and pop top's farthest if top now holds more than ef.
     // Deleted nodes are searched like any other (rag_hnsw_search filters them afterwards).
+    // Speed (optional): prefetch_vec(h, id) asks for a row before its distance is needed.
     // STUB: exercise_stub("w05.hnsw_search_layer"); (void)q; (void)level; (void)ef;
     // STUB: if (n_entry > 0) hmax_push(top, entry[0]); // the entry alone: no search at all
     for (int i = 0; i < n_entry; i++) {

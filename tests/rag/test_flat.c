@@ -80,9 +80,9 @@ static void expect_exact(RagMetric m, const float *q, const float *x, int64_t n,
 
 static void run_metric(RagMetric m)
 {
-    // n = 2500 spans three row blocks of flat.c (1024) and a partial one; nq = 150 spans two
-    // query blocks (128).
-    const int64_t n = 2500, d = 37, nq = 150, k = 10;
+    // n = 2500 spans two row blocks of flat.c (1024) and a partial one; nq = 300 spans a full
+    // query block (256) and a partial one.
+    const int64_t n = 2500, d = 37, nq = 300, k = 10;
     Rng r;
     rng_init(&r, 100 + (uint64_t)m);
     float *x = random_rows(&r, n, d), *q = random_rows(&r, nq, d);
