@@ -25,6 +25,9 @@
  *   bench_ann                 1,000 queries (default; about 3-4 minutes with the peer)
  *   bench_ann --queries N     N test images as queries; --full: all 10,000
  *   bench_ann --quick         10,000 base images, 200 queries (make bench's smoke run)
+ *   bench_ann --no-foldoc     only Fashion-MNIST (by default the same sweep follows on the
+ *                             engine's FOLDOC chunk embeddings, cosine, FOLDOC reverse-
+ *                             dictionary queries)
  *   bench_ann --vectors F.safetensors [--metric cosine]
  *                             the same sweep on any (n, d) F32 tensor named "vectors"; the
  *                             queries are the tensor "queries" if present, else the last
@@ -37,9 +40,13 @@
 #include "core/err.h"
 #include "core/io.h"
 #include "core/safetensors.h"
+#include "datasets/datasets.h"
 #include "datasets/idx.h"
+#include "rag/chunk.h"
+#include "rag/embed.h"
 #include "rag/flat.h"
 #include "rag/hnsw.h"
+#include "rag/qrels.h"
 
 #include <cblas.h>
 #include <jansson.h>
@@ -154,6 +161,78 @@ static int load_safetensors(Data *D, const char *path, int64_t nq)
     return rc;
 }
 
+// Rows of x (n, d) with a non-zero norm, compacted in place; returns how many.
+static int64_t drop_zero_rows(float *x, int64_t n, int64_t d)
+{
+    int64_t w = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double ss = 0;
+        for (int64_t j = 0; j < d; j++) ss += (double)x[i * d + j] * x[i * d + j];
+        if (ss == 0) continue; // no known word: matches nothing under cosine
+        if (w != i) memmove(x + w * d, x + i * d, (size_t)d * sizeof *x);
+        w++;
+    }
+    return w;
+}
+
+// The engine's own embeddings: word vectors trained here on FOLDOC + Jargon (week 2's
+// skip-gram), every FOLDOC entry cut into recursive 800/100 chunks and embedded with the SIF
+// average (rag/embed.h); the queries are the FOLDOC reverse-dictionary test queries
+// (rag/qrels.h), embedded the same way.
+static int load_foldoc(Data *D, int64_t nq, int quick)
+{
+    char *text;
+    size_t len;
+    int rc = ds_corpus_text("foldoc,jargon", &text, &len);
+    if (rc != ERR_OK) return rc;
+    NnW2v w2v;
+    rc = nn_w2v_init(&w2v, text, 0, 3, quick ? 32 : 64, 1);
+    if (rc != ERR_OK) {
+        free(text);
+        return rc;
+    }
+    NnW2vConfig wc = {.window = 5, .negatives = 5, .epochs = quick ? 1 : 2, .lr = 0.025f,
+                      .subsample = 1e-3f, .seed = 1};
+    nn_w2v_train(&w2v, text, 0, &wc, NULL);
+    nn_w2v_normalize(&w2v);
+    free(text);
+    RagBenchmark bm;
+    rc = rag_benchmark_foldoc(NULL, &bm);
+    if (rc != ERR_OK) {
+        nn_w2v_deinit(&w2v);
+        return rc;
+    }
+    RagEmbedder e = rag_embedder_w2v(&w2v, 1e-3f);
+    int64_t d = e.dim, cap = 4 * bm.n_docs, n = 0;
+    float *base = xmalloc((size_t)(cap * d) * sizeof *base);
+    RagChunkOpts co = {.kind = RAG_CHUNK_RECURSIVE, .size = 800, .overlap = 100};
+    for (int64_t i = 0; i < bm.n_docs && rc == ERR_OK; i++) {
+        RagChunks c;
+        const char *t = bm.doc_texts[i];
+        rc = rag_chunk(t, (int64_t)strlen(t), &co, &c);
+        for (int64_t k = 0; rc == ERR_OK && k < c.n; k++) {
+            if (n == cap) base = xrealloc(base, (size_t)((cap *= 2) * d) * sizeof *base);
+            rag_embed(&e, t + c.chunks[k].start, c.chunks[k].end - c.chunks[k].start,
+                      base + n++ * d);
+        }
+        rag_chunks_free(&c);
+    }
+    float *q = xmalloc((size_t)((nq > 0 ? nq : 1) * d) * sizeof *q);
+    int64_t m = 0;
+    for (int64_t i = 0; i < bm.n_queries && m < nq; i++)
+        if (bm.is_test[i]) rag_embed(&e, bm.queries[i], (int64_t)strlen(bm.queries[i]), q + m++ * d);
+    D->d = d;
+    D->n = drop_zero_rows(base, n, d);
+    D->nq = drop_zero_rows(q, m, d);
+    D->base = base;
+    D->queries = q;
+    D->name = "foldoc-chunks-w2v-sif-cosine";
+    rag_embedder_deinit(&e);
+    rag_benchmark_free(&bm);
+    nn_w2v_deinit(&w2v);
+    return rc;
+}
+
 static int write_file(const char *dir, const char *name, const void *p, size_t n)
 {
     char path[1024];
@@ -165,69 +244,36 @@ static int write_file(const char *dir, const char *name, const void *p, size_t n
 // Main
 // ---------------------------------------------------------------------------
 
-int main(int argc, char **argv)
+// One dataset: exact search, the HNSW sweep, the peers, the tables and the BENCH line.
+static int sweep(const Data *D, RagMetric metric, int M, int efc, int single, uint64_t seed,
+                 int no_peer)
 {
-    int nq_opt = 1000, full = 0, quick = 0, no_peer = 0, M = 16, efc = 200, single = 200;
-    const char *vectors = NULL, *metric_name = "l2";
-    uint64_t seed = 100;
-    CliOpt opts[] = {
-        {"--queries", CLI_INT, &nq_opt, "number of queries (default 1000)"},
-        {"--full", CLI_FLAG, &full, "all 10,000 Fashion-MNIST test images as queries"},
-        {"--quick", CLI_FLAG, &quick, "10,000 base vectors and 200 queries (smoke run)"},
-        {"--vectors", CLI_STR, &vectors, "a .safetensors file with 'vectors' (and 'queries')"},
-        {"--metric", CLI_STR, &metric_name, "l2, ip or cosine (default l2)"},
-        {"--M", CLI_INT, &M, "HNSW links per node (default 16)"},
-        {"--efc", CLI_INT, &efc, "HNSW efConstruction (default 200)"},
-        {"--single", CLI_INT, &single, "queries timed one at a time in exact search"},
-        {"--seed", CLI_U64, &seed, "HNSW level seed"},
-        {"--no-peer", CLI_FLAG, &no_peer, "skip faiss and hnswlib"},
-    };
-    int crc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
-                        "bench_ann: exact and HNSW search against faiss and hnswlib");
-    if (crc >= 0) return crc;
-    RagMetric metric;
-    if (strcmp(metric_name, "l2") == 0) metric = RAG_METRIC_L2;
-    else if (strcmp(metric_name, "ip") == 0) metric = RAG_METRIC_IP;
-    else if (strcmp(metric_name, "cosine") == 0) metric = RAG_METRIC_COSINE;
-    else {
-        fprintf(stderr, "bench_ann: --metric %s: expected l2, ip or cosine\n", metric_name);
-        return 2;
-    }
-    int64_t nq = full ? 10000 : quick ? 200 : nq_opt, n_base = quick ? 10000 : INT64_MAX;
-    if (nq < 1) nq = 1;
-
-    Data D = {0};
-    int rc = vectors ? load_safetensors(&D, vectors, nq) : load_fashion(&D, n_base, nq);
-    if (rc != ERR_OK) {
-        fprintf(stderr, "bench_ann: %s\n", err_msg());
-        return 1;
-    }
-    openblas_set_num_threads(1);
+    int rc = ERR_OK;
     printf("bench_ann: %s, %lld base x %lld dims, %lld queries, %s, k = %d, 1 thread "
-           "(OpenBLAS core %s)\n", D.name, (long long)D.n, (long long)D.d, (long long)D.nq,
+           "(OpenBLAS core %s)\n", D->name, (long long)D->n, (long long)D->d, (long long)D->nq,
            rag_metric_name(metric), K, bench_blas_corename());
 
     // --- 1. exact search ------------------------------------------------------------------
-    RagFlat *flat = rag_flat_create(D.d, metric);
-    rag_flat_add(flat, D.base, D.n);
-    RagHit *gt = xmalloc((size_t)(D.nq * K) * sizeof *gt);
+    RagFlat *flat = rag_flat_create(D->d, metric);
+    rag_flat_add(flat, D->base, D->n);
+    RagHit *gt = xmalloc((size_t)(D->nq * K) * sizeof *gt);
     double t0 = cpu_now();
-    rag_flat_search_batch(flat, D.queries, D.nq, K, gt);
-    double flat_batch_qps = (double)D.nq / (cpu_now() - t0);
-    int64_t ns = single < D.nq ? single : D.nq;
+    rag_flat_search_batch(flat, D->queries, D->nq, K, gt);
+    double flat_batch_qps = (double)D->nq / (cpu_now() - t0);
+    int64_t ns = single < D->nq ? single : D->nq;
     RagHit tmp[K];
     t0 = cpu_now();
-    for (int64_t i = 0; i < ns; i++) rag_flat_search(flat, D.queries + i * D.d, K, tmp);
+    for (int64_t i = 0; i < ns; i++) rag_flat_search(flat, D->queries + i * D->d, K, tmp);
     double flat_single_qps = (double)ns / (cpu_now() - t0);
     printf("exact (ours): %.0f q/s batched, %.1f q/s one at a time\n", flat_batch_qps,
            flat_single_qps);
 
     // --- 2. HNSW ----------------------------------------------------------------------------
-    RagHnsw *h = rag_hnsw_create(&(RagHnswConfig){.dim = D.d, .metric = metric, .M = M,
+    RagHnsw *h = rag_hnsw_create(&(RagHnswConfig){.dim = D->d, .metric = metric, .M = M,
                                                   .ef_construction = efc, .seed = seed});
     t0 = cpu_now();
     double w0 = bench_now();
-    rag_hnsw_add(h, D.base, D.n);
+    rag_hnsw_add(h, D->base, D->n);
     double build_s = cpu_now() - t0, build_wall = bench_now() - w0;
     printf("hnsw build (ours): %.2f s CPU (%.2f s wall), max level %d\n", build_s, build_wall,
            rag_hnsw_max_level(h));
@@ -241,9 +287,9 @@ int main(int argc, char **argv)
         for (int pass = 0; pass < 20 && (pass < 3 || spent < 0.5); pass++) {
             hit = 0;
             t0 = cpu_now();
-            for (int64_t i = 0; i < D.nq; i++) {
+            for (int64_t i = 0; i < D->nq; i++) {
                 RagHit got[K];
-                int64_t g = rag_hnsw_search(h, D.queries + i * D.d, K, got);
+                int64_t g = rag_hnsw_search(h, D->queries + i * D->d, K, got);
                 for (int64_t a = 0; a < g; a++)
                     for (int b = 0; b < K; b++) hit += got[a].id == gt[i * K + b].id;
             }
@@ -251,8 +297,8 @@ int main(int argc, char **argv)
             best = dt < best ? dt : best;
             spent += dt;
         }
-        rec[e] = (double)hit / (double)(D.nq * K);
-        qps[e] = (double)D.nq / best;
+        rec[e] = (double)hit / (double)(D->nq * K);
+        qps[e] = (double)D->nq / best;
         printf("ours    ef=%4d recall@%d=%.4f q/s=%.0f\n", EFS[e], K, rec[e], qps[e]);
     }
 
@@ -264,14 +310,14 @@ int main(int argc, char **argv)
             perror("bench_ann: mkdtemp");
             return 1;
         }
-        int64_t *ids = xmalloc((size_t)(D.nq * K) * sizeof *ids);
-        float *sc = xmalloc((size_t)(D.nq * K) * sizeof *sc);
-        for (int64_t i = 0; i < D.nq * K; i++) ids[i] = gt[i].id, sc[i] = gt[i].score;
-        rc = write_file(dir, "base.f32", D.base, (size_t)(D.n * D.d) * sizeof(float));
+        int64_t *ids = xmalloc((size_t)(D->nq * K) * sizeof *ids);
+        float *sc = xmalloc((size_t)(D->nq * K) * sizeof *sc);
+        for (int64_t i = 0; i < D->nq * K; i++) ids[i] = gt[i].id, sc[i] = gt[i].score;
+        rc = write_file(dir, "base.f32", D->base, (size_t)(D->n * D->d) * sizeof(float));
         if (rc == ERR_OK)
-            rc = write_file(dir, "queries.f32", D.queries, (size_t)(D.nq * D.d) * sizeof(float));
-        if (rc == ERR_OK) rc = write_file(dir, "gt_ids.i64", ids, (size_t)(D.nq * K) * 8);
-        if (rc == ERR_OK) rc = write_file(dir, "gt_scores.f32", sc, (size_t)(D.nq * K) * 4);
+            rc = write_file(dir, "queries.f32", D->queries, (size_t)(D->nq * D->d) * sizeof(float));
+        if (rc == ERR_OK) rc = write_file(dir, "gt_ids.i64", ids, (size_t)(D->nq * K) * 8);
+        if (rc == ERR_OK) rc = write_file(dir, "gt_scores.f32", sc, (size_t)(D->nq * K) * 4);
         free(ids);
         free(sc);
         if (rc != ERR_OK) {
@@ -283,8 +329,8 @@ int main(int argc, char **argv)
                      "OMP_WAIT_POLICY=%s OPENBLAS_NUM_THREADS=1 /usr/bin/python3 '%s' --dir %s "
                      "--n %lld --nq %lld --d %lld --k %d --metric %s --M %d --efc %d "
                      "--efs 16,32,64,128,256 --single %lld --seed %llu",
-                     bench_omp_wait_policy(), script, dir, (long long)D.n, (long long)D.nq,
-                     (long long)D.d, K, rag_metric_name(metric), M, efc, (long long)ns,
+                     bench_omp_wait_policy(), script, dir, (long long)D->n, (long long)D->nq,
+                     (long long)D->d, K, rag_metric_name(metric), M, efc, (long long)ns,
                      (unsigned long long)seed);
             peer = bench_run_peer(cmd);
         }
@@ -314,7 +360,7 @@ int main(int argc, char **argv)
     double f_single = bench_json_number(peer, "faiss_single_qps");
     double p_build = bench_json_number(peer, "hnsw_build_s");
     printf("\nqueries/s are per CPU second, single-threaded\n");
-    printf("exact search, %lld queries (top-%d ground truth)\n", (long long)D.nq, K);
+    printf("exact search, %lld queries (top-%d ground truth)\n", (long long)D->nq, K);
     printf("| %-24s | %12s | %12s | %8s |\n", "", "ours q/s", "faiss q/s", "ratio");
     printf("| %-24s | %12.1f | %12.1f | %8.2f |\n", "batched (sgemm)", flat_batch_qps, f_batch,
            flat_batch_qps / f_batch);
@@ -344,8 +390,8 @@ int main(int argc, char **argv)
     // --- JSON -------------------------------------------------------------------------------
     char b1[BENCH_NUM_BUF], b2[BENCH_NUM_BUF], b3[BENCH_NUM_BUF], b4[BENCH_NUM_BUF];
     printf("BENCH {\"bench\":\"ann\",\"data\":\"%s\",\"n\":%lld,\"nq\":%lld,\"d\":%lld,"
-           "\"metric\":\"%s\",\"M\":%d,\"efc\":%d,", D.name, (long long)D.n, (long long)D.nq,
-           (long long)D.d, rag_metric_name(metric), M, efc);
+           "\"metric\":\"%s\",\"M\":%d,\"efc\":%d,", D->name, (long long)D->n, (long long)D->nq,
+           (long long)D->d, rag_metric_name(metric), M, efc);
     printf("\"flat\":{\"ours_batch_qps\":%s,\"ours_single_qps\":%s,\"faiss_batch_qps\":%s,"
            "\"faiss_single_qps\":%s},", bench_json_num(b1, flat_batch_qps, 1),
            bench_json_num(b2, flat_single_qps, 1), bench_json_num(b3, f_batch, 1),
@@ -367,7 +413,61 @@ int main(int argc, char **argv)
     rag_hnsw_free(h);
     rag_flat_free(flat);
     free(gt);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int nq_opt = 1000, full = 0, quick = 0, no_peer = 0, no_foldoc = 0, M = 16, efc = 200;
+    int single = 200;
+    const char *vectors = NULL, *metric_name = "l2";
+    uint64_t seed = 100;
+    CliOpt opts[] = {
+        {"--queries", CLI_INT, &nq_opt, "number of queries (default 1000)"},
+        {"--full", CLI_FLAG, &full, "all 10,000 Fashion-MNIST test images as queries"},
+        {"--quick", CLI_FLAG, &quick, "10,000 base vectors and 200 queries (smoke run)"},
+        {"--vectors", CLI_STR, &vectors, "a .safetensors file with 'vectors' (and 'queries')"},
+        {"--metric", CLI_STR, &metric_name, "l2, ip or cosine (default l2)"},
+        {"--M", CLI_INT, &M, "HNSW links per node (default 16)"},
+        {"--efc", CLI_INT, &efc, "HNSW efConstruction (default 200)"},
+        {"--single", CLI_INT, &single, "queries timed one at a time in exact search"},
+        {"--seed", CLI_U64, &seed, "HNSW level seed"},
+        {"--no-peer", CLI_FLAG, &no_peer, "skip faiss and hnswlib"},
+        {"--no-foldoc", CLI_FLAG, &no_foldoc, "skip the sweep on FOLDOC chunk embeddings"},
+    };
+    int crc = cli_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]),
+                        "bench_ann: exact and HNSW search against faiss and hnswlib");
+    if (crc >= 0) return crc;
+    RagMetric metric;
+    if (strcmp(metric_name, "l2") == 0) metric = RAG_METRIC_L2;
+    else if (strcmp(metric_name, "ip") == 0) metric = RAG_METRIC_IP;
+    else if (strcmp(metric_name, "cosine") == 0) metric = RAG_METRIC_COSINE;
+    else {
+        fprintf(stderr, "bench_ann: --metric %s: expected l2, ip or cosine\n", metric_name);
+        return 2;
+    }
+    int64_t nq = full ? 10000 : quick ? 200 : nq_opt, n_base = quick ? 10000 : INT64_MAX;
+    if (nq < 1) nq = 1;
+    openblas_set_num_threads(1);
+
+    Data D = {0};
+    int rc = vectors ? load_safetensors(&D, vectors, nq) : load_fashion(&D, n_base, nq);
+    if (rc == ERR_OK) rc = sweep(&D, metric, M, efc, single, seed, no_peer);
     free(D.base);
     free(D.queries);
+    if (rc == ERR_OK && !vectors && !no_foldoc) {
+        // The same sweep on the engine's own embeddings: FOLDOC chunks and the reverse-
+        // dictionary queries, by cosine.
+        Data F = {0};
+        printf("\n");
+        rc = load_foldoc(&F, nq, quick);
+        if (rc == ERR_OK) rc = sweep(&F, RAG_METRIC_COSINE, M, efc, single, seed, no_peer);
+        free(F.base);
+        free(F.queries);
+    }
+    if (rc != ERR_OK) {
+        fprintf(stderr, "bench_ann: %s\n", err_msg());
+        return 1;
+    }
     return 0;
 }
