@@ -64,8 +64,8 @@ ALL_OBJ := $(foreach m,$(MODULES),$($(m)_OBJ))
 # Executables: one per test source, lab folder, benchmark and tool.
 TEST_SRC := $(wildcard tests/*/test_*.c)
 TEST_BIN := $(patsubst %.c,$(BUILD)/%,$(TEST_SRC))
-TEST_UTIL_OBJ := $(BUILD)/obj/tests/test_util.o $(BUILD)/obj/tests/grade_report.o \
-    $(BUILD)/obj/tests/llama_util.o
+# Helpers shared by the test programs (tests/*.c: test_util, grade_report, llama_util...).
+TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/*.c))
 LAB_DIRS := $(patsubst %/main.c,%,$(wildcard labs/week*/main.c))
 LAB_BIN := $(patsubst labs/%,$(BUILD)/labs/%,$(LAB_DIRS))
 BENCH_SRC := $(wildcard bench/*.c)
