@@ -100,8 +100,7 @@ int lab_data_load(LabData *d)
     for (int64_t i = 0; i < dict.n; i++) {
         const DsEntry *e = &dict.entries[i];
         if (e->alias) continue;
-        uint64_t h = fnv1a(e->headword);
-        int split = h % 100 < 20 ? LAB_HELD : (h >> 32) % 100 < 10 ? LAB_VAL : LAB_TRAIN;
+        int split = fnv1a(e->headword) % 100 < 20 ? LAB_HELD : LAB_TRAIN;
         char *body = ds_dict_body(e), *title = display_title(e);
         if (split != LAB_HELD)
             d->pretrain_len += (size_t)snprintf(d->pretrain + d->pretrain_len,
@@ -118,6 +117,9 @@ int lab_data_load(LabData *d)
         q->prompt = malloc(pl);
         CHECK(q->prompt, "lab_data_load: out of memory");
         snprintf(q->prompt, pl, "Q: What is %s?\nA:", title);
+        q->paraphrase = malloc(pl + 8);
+        CHECK(q->paraphrase, "lab_data_load: out of memory");
+        snprintf(q->paraphrase, pl + 8, "Q: What does %s mean?\nA:", title);
         q->title = title, q->answer = ans, q->split = split;
     }
     // A fixed pseudo-random order (not alphabetical, which starts with "!", "#", "$"...), so
@@ -132,40 +134,63 @@ int lab_data_load(LabData *d)
 
 void lab_data_free(LabData *d)
 {
-    for (int64_t i = 0; i < d->n; i++) free(d->qa[i].title), free(d->qa[i].prompt), free(d->qa[i].answer);
+    for (int64_t i = 0; i < d->n; i++) {
+        free(d->qa[i].title), free(d->qa[i].prompt), free(d->qa[i].paraphrase);
+        free(d->qa[i].answer);
+    }
     free(d->qa);
     free(d->pretrain);
     memset(d, 0, sizeof *d);
 }
 
+static void examples_alloc(LabExamples *out, int64_t cap, int64_t T)
+{
+    out->T = T, out->n = 0;
+    out->x = malloc(sizeof(int32_t) * (size_t)(cap * T));
+    out->y = malloc(sizeof(int32_t) * (size_t)(cap * T));
+    out->src = malloc(sizeof(int64_t) * (size_t)cap);
+    CHECK(out->x && out->y && out->src, "lab_examples_make: out of memory");
+}
+
+// Appends question i of d (in its usual or its paraphrased wording) when prompt + answer fit
+// in T + 1 tokens. The targets of the prompt and of the padding are -1.
+static void example_add(const LabData *d, int64_t i, bool paraphrase, TfBpe *tok,
+                        LabExamples *out)
+{
+    const LabQa *q = &d->qa[i];
+    int64_t T = out->T;
+    // Prompt and answer are encoded apart, exactly as they are at question time.
+    char ans[MAX_ANSWER_BYTES + 8];
+    snprintf(ans, sizeof ans, " %s\n", q->answer);
+    const char *prompt = paraphrase ? q->paraphrase : q->prompt;
+    int32_t *pi, *ai;
+    int64_t np = tf_tok_bpe_encode(tok, prompt, strlen(prompt), &pi);
+    int64_t na = tf_tok_bpe_encode(tok, ans, strlen(ans), &ai);
+    if (np + na <= T + 1) {
+        int32_t *x = out->x + out->n * T, *y = out->y + out->n * T;
+        for (int64_t t = 0; t < T; t++) {
+            int64_t j = t + 1; // the target of position t is token t + 1
+            x[t] = t < np ? pi[t] : t < np + na ? ai[t - np] : 0;
+            y[t] = j >= np && j < np + na ? ai[j - np] : -1;
+        }
+        out->src[out->n++] = i;
+    }
+    free(pi), free(ai);
+}
+
 void lab_examples_make(const LabData *d, int split, int64_t max_n, TfBpe *tok, int64_t T,
                        LabExamples *out)
 {
-    out->T = T, out->n = 0;
-    out->x = malloc(sizeof(int32_t) * (size_t)(d->n * T));
-    out->y = malloc(sizeof(int32_t) * (size_t)(d->n * T));
-    out->src = malloc(sizeof(int64_t) * (size_t)d->n);
-    CHECK(out->x && out->y && out->src, "lab_examples_make: out of memory");
-    for (int64_t i = 0; i < d->n && (max_n <= 0 || out->n < max_n); i++) {
-        const LabQa *q = &d->qa[i];
-        if (q->split != split) continue;
-        // Prompt and answer are encoded apart, exactly as they are at question time.
-        char ans[MAX_ANSWER_BYTES + 8];
-        snprintf(ans, sizeof ans, " %s\n", q->answer);
-        int32_t *pi, *ai;
-        int64_t np = tf_tok_bpe_encode(tok, q->prompt, strlen(q->prompt), &pi);
-        int64_t na = tf_tok_bpe_encode(tok, ans, strlen(ans), &ai);
-        if (np + na <= T + 1) {
-            int32_t *x = out->x + out->n * T, *y = out->y + out->n * T;
-            for (int64_t t = 0; t < T; t++) {
-                int64_t j = t + 1; // the target of position t is token t + 1
-                x[t] = t < np ? pi[t] : t < np + na ? ai[t - np] : 0;
-                y[t] = j >= np && j < np + na ? ai[j - np] : -1;
-            }
-            out->src[out->n++] = i;
-        }
-        free(pi), free(ai);
-    }
+    examples_alloc(out, d->n, T);
+    for (int64_t i = 0; i < d->n && (max_n <= 0 || out->n < max_n); i++)
+        if (d->qa[i].split == split) example_add(d, i, false, tok, out);
+}
+
+void lab_examples_rephrase(const LabData *d, const LabExamples *src, TfBpe *tok,
+                           LabExamples *out)
+{
+    examples_alloc(out, src->n > 0 ? src->n : 1, src->T);
+    for (int64_t r = 0; r < src->n; r++) example_add(d, src->src[r], true, tok, out);
 }
 
 void lab_examples_free(LabExamples *e)

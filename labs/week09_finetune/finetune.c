@@ -72,7 +72,7 @@ static void snapshot(NnParams *p, float *buf, bool save)
 }
 
 int lab_finetune(TfModel *m, NnLora *lora, const LabExamples *train, const LabExamples *val,
-                 const LabFtConfig *c, LabFtResult *r)
+                 const LabExamples *probe, const LabFtConfig *c, LabFtResult *r)
 {
     memset(r, 0, sizeof *r);
     if (train->n < 1 || val->n < 1)
@@ -84,8 +84,10 @@ int lab_finetune(TfModel *m, NnLora *lora, const LabExamples *train, const LabEx
     r->best_ = malloc(sizeof(float) * (size_t)r->trainable);
     r->train_loss = malloc(sizeof(float) * (size_t)(c->max_epochs + 1));
     r->val_loss = malloc(sizeof(float) * (size_t)(c->max_epochs + 1));
+    r->probe_loss = malloc(sizeof(float) * (size_t)(c->max_epochs + 1));
     int64_t *order = malloc(sizeof(int64_t) * (size_t)train->n);
-    CHECK(r->best_ && r->train_loss && r->val_loss && order, "lab_finetune: out of memory");
+    CHECK(r->best_ && r->train_loss && r->val_loss && r->probe_loss && order,
+          "lab_finetune: out of memory");
     NnOptimConfig oc = nn_optim_defaults(NN_OPTIM_ADAMW, c->lr);
     NnOptimizer *opt = nn_optim_create(&oc);
     Graph *g = graph_create(0);
@@ -95,6 +97,7 @@ int lab_finetune(TfModel *m, NnLora *lora, const LabExamples *train, const LabEx
     double t0 = now();
     r->train_loss[0] = NAN;
     r->val_loss[0] = lab_val_loss(m, val);
+    r->probe_loss[0] = probe ? lab_val_loss(m, probe) : NAN;
     float best = r->val_loss[0];
     snapshot(reg, r->best_, true);
     for (int64_t i = 0; i < train->n; i++) order[i] = i;
@@ -123,6 +126,7 @@ int lab_finetune(TfModel *m, NnLora *lora, const LabExamples *train, const LabEx
         }
         r->train_loss[ep] = (float)(sum / (double)per_epoch);
         r->val_loss[ep] = lab_val_loss(m, val);
+        r->probe_loss[ep] = probe ? lab_val_loss(m, probe) : NAN;
         r->epochs = ep;
         if (r->val_loss[ep] < best) {
             best = r->val_loss[ep], r->best_epoch = ep;
@@ -155,6 +159,6 @@ void lab_ft_restore(LabFtResult *r)
 
 void lab_ft_free(LabFtResult *r)
 {
-    free(r->best_), free(r->train_loss), free(r->val_loss);
+    free(r->best_), free(r->train_loss), free(r->val_loss), free(r->probe_loss);
     memset(r, 0, sizeof *r);
 }

@@ -5,21 +5,24 @@
 #define LAB_WEEK09_H
 
 #include "nn/lora.h"
+#include "nn/word2vec.h"
 #include "transformer/model.h"
 #include "transformer/tokenizer.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 // One FOLDOC fact as a question and its short answer.
 typedef struct {
     char *title;    // display headword, "Lisp"
-    char *prompt;   // "Q: What is Lisp?\nA:"
+    char *prompt;   // "Q: What is Lisp?\nA:" (the wording trained on)
+    char *paraphrase; // "Q: What does Lisp mean?\nA:" (the same fact asked another way)
     char *answer;   // the first sentence of the definition, no newline
-    int split;      // LAB_TRAIN, LAB_VAL (seen, for early stopping) or LAB_HELD (never trained)
+    int split;      // LAB_TRAIN (may be fine-tuned on) or LAB_HELD (never trained on)
 } LabQa;
 
-enum { LAB_TRAIN = 0, LAB_VAL = 1, LAB_HELD = 2 };
+enum { LAB_TRAIN = 0, LAB_HELD = 1 };
 
 typedef struct {
     int64_t n;
@@ -37,12 +40,16 @@ typedef struct {
 } LabExamples;
 
 // data.c: the question/answer pairs of FOLDOC (cleaned, short answers) split by a hash of the
-// headword: ~20% held out, 10% of the rest for validation. ERR_DEPENDENCY without dict-foldoc.
+// headword: ~20% held out. ERR_DEPENDENCY without dict-foldoc.
 int lab_data_load(LabData *d);
 void lab_data_free(LabData *d);
 // The examples of split `split`, at most max_n of them (0 = all), each at most T tokens + 1.
 void lab_examples_make(const LabData *d, int split, int64_t max_n, TfBpe *tok, int64_t T,
                        LabExamples *out);
+// The same facts as src, row by row, asked in the paraphrased wording ("What does X mean?");
+// a row whose paraphrase does not fit in T + 1 tokens is left out.
+void lab_examples_rephrase(const LabData *d, const LabExamples *src, TfBpe *tok,
+                           LabExamples *out);
 void lab_examples_free(LabExamples *e);
 // Exact match and token F1 of a predicted answer against the reference (normalised:
 // lowercase, <category> tags and punctuation removed, whitespace collapsed).
@@ -65,7 +72,8 @@ typedef struct {
     int epochs;              // epochs run
     int best_epoch;          // 0 = the start was best
     float *train_loss;       // (epochs + 1) [0] = before training (= val of nothing: NaN)
-    float *val_loss;         // (epochs + 1)
+    float *val_loss;         // (epochs + 1) what early stopping watches
+    float *probe_loss;       // (epochs + 1) the loss on `probe` (NaN without one): watched only
     int64_t trainable;       // parameters the optimizer updated
     int64_t state_bytes;     // AdamW's m and v, measured
     int64_t param_bytes;     // every weight (+ adapters) + the trainable gradients
@@ -74,9 +82,10 @@ typedef struct {
     float *best_;            // internal: snapshot of the best weights
 } LabFtResult;
 
-// Trains m (lora NULL: every weight; else only the adapters, which must be attached).
+// Trains m (lora NULL: every weight; else only the adapters, which must be attached). Early
+// stopping watches the loss on val; the loss on probe (may be NULL) is only recorded.
 int lab_finetune(TfModel *m, NnLora *lora, const LabExamples *train, const LabExamples *val,
-                 const LabFtConfig *c, LabFtResult *r);
+                 const LabExamples *probe, const LabFtConfig *c, LabFtResult *r);
 float lab_val_loss(TfModel *m, const LabExamples *val);
 void lab_ft_restore(LabFtResult *r); // copies the best weights back
 void lab_ft_free(LabFtResult *r);
@@ -86,10 +95,17 @@ void lab_ft_free(LabFtResult *r);
 int lab_gguf_check(const TfModel *m, TfBpe *tok, const char *path, const char *prompt);
 
 // retrieve.c: answers the questions idx[s][0..n[s]) (s = 0 seen, 1 held out) through the
-// week-5 pipeline (rag_answer over every FOLDOC entry, the base model choosing the sentence);
-// em[s], f1[s] get the means.
-int lab_rag_eval(const LabData *d, TfModel *base, TfBpe *tok, bool quick,
-                 const int64_t *const idx[2], const int64_t n[2], double em[2], double f1[2],
+// week-5 pipeline (rag_answer over every FOLDOC entry, the base model choosing the sentence,
+// w2v the word vectors of dense search, borrowed); em[k], f1[k] get the means for k = 0 the
+// seen questions, 1 the same entries paraphrased, 2 the held-out questions.
+int lab_rag_eval(const LabData *d, TfModel *base, TfBpe *tok, const NnW2v *w2v,
+                 const int64_t *const idx[2], const int64_t n[2], double em[3], double f1[3],
                  double *seconds);
+
+// tune.c: part 6, contrastive tuning of the word-vector embedder (rag/tune.h) on the TRAIN
+// split of the FOLDOC retrieval benchmark, and the retrieval table before / after on its TEST
+// split (max_test queries, 0 = all). Writes <out>/embed_tune.png (the InfoNCE curves) and
+// adds "embedding_tuning" to json. w2v is borrowed.
+int lab_embed_tune(const NnW2v *w2v, int64_t max_test, const char *out, json_t *json);
 
 #endif

@@ -10,6 +10,7 @@
  * 3. prompting, full fine-tuning, LoRA, RAG on the same questions: EM, F1, cost (table + JSON)
  * 4. overfitting: loss curves with early stopping; LoRA rank and data size vs validation loss
  * 5. the adapted model (LoRA merged) as GGUF + the adapter alone; llama.cpp agrees
+ * 6. tuning the retriever instead: InfoNCE on the embedder, retrieval before / after
  */
 #include "lab.h"
 
@@ -17,6 +18,7 @@
 #include "core/err.h"
 #include "core/io.h"
 #include "core/plot.h"
+#include "datasets/datasets.h"
 #include "nn/progress.h"
 #include "transformer/train.h"
 
@@ -32,7 +34,7 @@ typedef struct {
     int64_t trainable, state_bytes, mem_bytes;
     double seconds;
     int epochs, best_epoch;
-    double em[2], f1[2]; // [0] seen, [1] held out
+    double em[3], f1[3]; // [0] seen, [1] seen entries paraphrased, [2] held out
 } Row;
 
 static int fail(const char *what)
@@ -41,22 +43,27 @@ static int fail(const char *what)
     return 1;
 }
 
-// Greedy answers to the seen and held-out questions, scored; prints one of each.
+// Greedy answers to the seen questions (as trained, then paraphrased) and to the held-out
+// ones, scored; prints one of each.
 static void eval_model(const TfModel *m, TfBpe *tok, const LabData *d,
                        const int64_t *const idx[2], const int64_t n[2], Row *row)
 {
-    NnProgress *pb = nn_progress_start(n[0] + n[1], row->name);
-    for (int s = 0; s < 2; s++) {
+    static const char *const set_name[3] = {"seen", "paraphrased", "held out"};
+    NnProgress *pb = nn_progress_start(2 * n[0] + n[1], row->name);
+    int64_t done = 0;
+    for (int s = 0; s < 3; s++) {
+        int set = s == 2;
         row->em[s] = row->f1[s] = 0;
-        for (int64_t i = 0; i < n[s]; i++) {
-            const LabQa *q = &d->qa[idx[s][i]];
-            char *a = lab_greedy_answer(m, tok, q->prompt, 32);
+        for (int64_t i = 0; i < n[set]; i++) {
+            const LabQa *q = &d->qa[idx[set][i]];
+            const char *prompt = s == 1 ? q->paraphrase : q->prompt;
+            char *a = lab_greedy_answer(m, tok, prompt, 32);
             double em, f1;
             lab_score(a, q->answer, &em, &f1);
-            row->em[s] += em / (double)n[s], row->f1[s] += f1 / (double)n[s];
-            if (i == 0) printf("  [%s, %s] %s %s\n", row->name, s ? "held out" : "seen", q->prompt, a);
+            row->em[s] += em / (double)n[set], row->f1[s] += f1 / (double)n[set];
+            if (i == 0) printf("  [%s, %s] %s %s\n", row->name, set_name[s], prompt, a);
             free(a);
-            nn_progress_update(pb, s * n[0] + i + 1, NAN, NULL);
+            nn_progress_update(pb, ++done, NAN, NULL);
         }
     }
     nn_progress_finish(pb);
@@ -111,9 +118,10 @@ static int base_model(const char *dir, bool load, bool quick, const LabData *d, 
 
 // One fine-tuning run on a fresh copy of the base; lora_rank 0 = full fine-tuning. The model
 // (and adapter) are returned when wanted, else freed.
-static int run(const char *base_path, const LabExamples *tr, const LabExamples *va, int rank,
-               unsigned targets, uint64_t seed, const char *label, LabFtResult *res,
-               TfModel **keep, NnLora **keep_lora)
+static int run(const char *base_path, const LabExamples *tr, const LabExamples *va,
+               const LabExamples *probe, int rank, unsigned targets, int epochs,
+               uint64_t seed, const char *label, LabFtResult *res, TfModel **keep,
+               NnLora **keep_lora)
 {
     TfModel *m;
     NnLora *lora = NULL;
@@ -130,10 +138,16 @@ static int run(const char *base_path, const LabExamples *tr, const LabExamples *
     }
     // The main runs (keep) train to the end so the curves show overfitting, the sweeps stop
     // 6 epochs past their best; both keep the best-validation weights aside.
-    int epochs = 40;
-    LabFtConfig fc = {.max_epochs = keep ? epochs : epochs / 2, .patience = keep ? epochs : 6,
-                      .batch = 16, .lr = rank > 0 ? 2e-2f : 3e-3f, .seed = seed, .label = label};
-    rc = lab_finetune(m, lora, tr, va, &fc, res);
+    // LoRA's learning rate is ~7x full fine-tuning's: B starts at zero and the update is
+    // confined to rank r (swept in README.md: 3e-3 learns too slowly, 2e-2 is fastest at
+    // r = 8). With alpha = 2r the update s B A sums r rank-one terms that Adam each moves by
+    // ~lr, so the rate falls as 1/sqrt(r) above r = 8 (r = 32 at 2e-2 diverges).
+    float lr = rank == 0 ? 3e-3f : rank <= 8 ? 2e-2f : 2e-2f * sqrtf(8.0f / (float)rank);
+    // The main runs (keep) train to the end so the curves show what happens; the sweeps stop
+    // 10 epochs past their best. Both keep the best-validation weights aside.
+    LabFtConfig fc = {.max_epochs = epochs, .patience = keep ? epochs : 10, .batch = 16,
+                      .lr = lr, .seed = seed, .label = label};
+    rc = lab_finetune(m, lora, tr, va, probe, &fc, res);
     if (keep && rc == ERR_OK) {
         *keep = m, *keep_lora = lora;
         return ERR_OK;
@@ -141,6 +155,28 @@ static int run(const char *base_path, const LabExamples *tr, const LabExamples *
     tf_model_detach_lora(m);
     nn_lora_free(lora);
     tf_model_free(m);
+    return rc;
+}
+
+// Skip-gram word vectors of FOLDOC (week 2): the dense half of RAG's hybrid search and the
+// input of the embedding tuning of part 6.
+static int word_vectors(bool quick, NnW2v *w2v)
+{
+    char *text;
+    size_t len;
+    int rc = ds_corpus_text("foldoc", &text, &len);
+    if (rc != ERR_OK) return rc;
+    int dim = quick ? 48 : 100, epochs = quick ? 1 : 3;
+    rc = nn_w2v_init(w2v, text, 0, 3, dim, 1);
+    NnW2vConfig wc = {.window = 5, .negatives = 5, .epochs = epochs, .lr = 0.025f,
+                      .subsample = 1e-3f, .seed = 1, .progress = 1};
+    if (rc == ERR_OK) {
+        printf("word vectors: %lld words x %d dims, %d epoch(s) over FOLDOC\n",
+               (long long)w2v->vocab, dim, epochs);
+        if ((rc = nn_w2v_train(w2v, text, 0, &wc, NULL)) == ERR_OK) nn_w2v_normalize(w2v);
+        else nn_w2v_deinit(w2v);
+    }
+    free(text);
     return rc;
 }
 
@@ -189,11 +225,10 @@ int main(int argc, char **argv)
     printf("== 1-2. the task: FOLDOC facts as questions\n");
     LabData d;
     if (lab_data_load(&d) != ERR_OK) return fail("FOLDOC");
-    int64_t cnt[3] = {0, 0, 0};
+    int64_t cnt[2] = {0, 0};
     for (int64_t i = 0; i < d.n; i++) cnt[d.qa[i].split]++;
-    printf("%lld question/answer pairs: %lld train, %lld validation (seen), %lld held out\n",
-           (long long)d.n, (long long)cnt[LAB_TRAIN], (long long)cnt[LAB_VAL],
-           (long long)cnt[LAB_HELD]);
+    printf("%lld question/answer pairs: %lld may be trained on, %lld held out (by headword)\n",
+           (long long)d.n, (long long)cnt[LAB_TRAIN], (long long)cnt[LAB_HELD]);
     snprintf(bdir, sizeof bdir, "%s/base", out);
     if (!base_dir && io_mkdir_p(bdir) != ERR_OK) return fail("base folder");
     TfModel *base;
@@ -204,15 +239,16 @@ int main(int argc, char **argv)
     int64_t T = base->cfg.ctx < 64 ? base->cfg.ctx : 64, E = quick ? 64 : 300;
     LabExamples tr, va, ho;
     lab_examples_make(&d, LAB_TRAIN, quick ? 64 : 512, tok, T, &tr);
-    lab_examples_make(&d, LAB_VAL, quick ? 64 : 0, tok, T, &va);
+    lab_examples_rephrase(&d, &tr, tok, &va);
     lab_examples_make(&d, LAB_HELD, E, tok, T, &ho);
     const int64_t *idx[2] = {tr.src, ho.src};
     int64_t n_eval[2] = {tr.n < E ? tr.n : E, ho.n};
     const LabQa *ex = &d.qa[tr.src[0]];
-    printf("fine-tuning set: %lld train + %lld validation examples of <= %lld tokens, e.g.\n"
-           "%s %s\nevaluated on %lld seen (trained) and %lld held-out questions\n",
-           (long long)tr.n, (long long)va.n, (long long)T, ex->prompt, ex->answer,
-           (long long)n_eval[0], (long long)n_eval[1]);
+    printf("fine-tuning set: %lld examples of <= %lld tokens, e.g.\n%s %s\nvalidation (early "
+           "stopping): the same %lld facts asked another way, e.g. \"%s\"\nevaluated on %lld "
+           "seen questions (as trained and paraphrased) and %lld held-out questions\n",
+           (long long)tr.n, (long long)T, ex->prompt, ex->answer, (long long)va.n,
+           ex->paraphrase, (long long)n_eval[0], (long long)n_eval[1]);
 
     printf("\n== 3. four ways to answer\n");
     Row rows[6];
@@ -224,7 +260,8 @@ int main(int argc, char **argv)
     LabFtResult full, lr;
     TfModel *fm, *lm;
     NnLora *unused, *lora;
-    if (run(base_path, &tr, &va, 0, targets, seed, "full FT", &full, &fm, &unused) != ERR_OK)
+    if (run(base_path, &tr, &va, &ho, 0, targets, 40, seed, "full FT", &full, &fm, &unused) !=
+        ERR_OK)
         return fail("full fine-tuning");
     fill_row(&rows[1], "full FT, last epoch", &full);
     eval_model(fm, tok, &d, idx, n_eval, &rows[1]);
@@ -235,7 +272,8 @@ int main(int argc, char **argv)
 
     char lname[16], tbuf[64];
     snprintf(lname, sizeof lname, "LoRA r=%d", rank);
-    if (run(base_path, &tr, &va, rank, targets, seed, lname, &lr, &lm, &lora) != ERR_OK)
+    if (run(base_path, &tr, &va, &ho, rank, targets, 40, seed, lname, &lr, &lm, &lora) !=
+        ERR_OK)
         return fail("LoRA");
     if (nn_lora_merge(lora) != ERR_OK) return fail("merge"); // the KV cache reads W only
     fill_row(&rows[3], "", &lr);
@@ -252,66 +290,83 @@ int main(int argc, char **argv)
 
     snprintf(rows[5].name, sizeof rows[5].name, "RAG (base + FOLDOC)");
     rows[5].mem_bytes = rows[0].mem_bytes;
-    printf("RAG: word vectors, the FOLDOC index and %lld + %lld cited answers\n",
+    NnW2v w2v;
+    if (word_vectors(quick, &w2v) != ERR_OK) return fail("word vectors");
+    printf("RAG: the FOLDOC index and %lld + %lld + %lld cited answers\n", (long long)n_eval[0],
            (long long)n_eval[0], (long long)n_eval[1]);
-    if (lab_rag_eval(&d, base, tok, quick, idx, n_eval, rows[5].em, rows[5].f1,
+    if (lab_rag_eval(&d, base, tok, &w2v, idx, n_eval, rows[5].em, rows[5].f1,
                      &rows[5].seconds) != ERR_OK)
         return fail("RAG");
 
     int64_t total = nn_params_numel(base->params, false);
-    printf("\n%-26s %9s %7s %9s %9s %7s %6s | %6s %6s | %6s %6s\n", "method", "trainable",
-           "share", "Adam MB", "train MB", "time s", "epochs", "seenEM", "seenF1", "heldEM",
-           "heldF1");
+    printf("\n%-24s %9s %7s %7s %8s %6s %6s | %6s %6s | %6s %6s | %6s %6s\n", "method",
+           "trainable", "share", "Adam MB", "train MB", "time s", "epochs", "seenEM", "seenF1",
+           "paraEM", "paraF1", "heldEM", "heldF1");
     json_t *jrows = json_array();
     for (int i = 0; i < 6; i++) {
         const Row *r = &rows[i];
         char ep[16] = "-";
         if (r->epochs) snprintf(ep, sizeof ep, "%d/%d", r->best_epoch, r->epochs);
-        printf("%-26s %9lld %6.2f%% %9.3f %9.2f %7.1f %6s | %6.3f %6.3f | %6.3f %6.3f\n", r->name,
-               (long long)r->trainable, 100.0 * (double)r->trainable / (double)total,
-               (double)r->state_bytes / 1e6, (double)r->mem_bytes / 1e6, r->seconds, ep,
-               r->em[0], r->f1[0], r->em[1], r->f1[1]);
+        printf("%-24s %9lld %6.2f%% %7.3f %8.2f %6.1f %6s | %6.3f %6.3f | %6.3f %6.3f | %6.3f "
+               "%6.3f\n", r->name, (long long)r->trainable,
+               100.0 * (double)r->trainable / (double)total, (double)r->state_bytes / 1e6,
+               (double)r->mem_bytes / 1e6, r->seconds, ep, r->em[0], r->f1[0], r->em[1],
+               r->f1[1], r->em[2], r->f1[2]);
         json_array_append_new(jrows, row_json(r));
     }
     printf("(%lld base parameters; epochs = best/run; train MB = weights + trainable gradients + "
-           "Adam state; RAG's time = word vectors + index + answering)\n", (long long)total);
+           "Adam state; seen = trained wording, para = the same facts as \"What does X mean?\", "
+           "held = entries never trained on; RAG's time = index + answering)\n",
+           (long long)total);
 
     printf("\n== 4. overfitting: early stopping, LoRA rank, data size\n");
-    float ep_x[64];
-    for (int i = 0; i < 64; i++) ep_x[i] = (float)i;
-    PlotSeries s1[4] = {
+    float ep_x[128];
+    for (int i = 0; i < 128; i++) ep_x[i] = (float)i;
+    PlotSeries s1[6] = {
         {.label = "full FT train", .x = ep_x + 1, .y = full.train_loss + 1, .n = full.epochs},
-        {.label = "full FT val", .x = ep_x, .y = full.val_loss, .n = full.epochs + 1},
+        {.label = "full FT val (paraphrased)", .x = ep_x, .y = full.val_loss, .n = full.epochs + 1},
+        {.label = "full FT held-out facts", .x = ep_x, .y = full.probe_loss, .n = full.epochs + 1},
         {.label = "LoRA train", .x = ep_x + 1, .y = lr.train_loss + 1, .n = lr.epochs},
-        {.label = "LoRA val", .x = ep_x, .y = lr.val_loss, .n = lr.epochs + 1},
+        {.label = "LoRA val (paraphrased)", .x = ep_x, .y = lr.val_loss, .n = lr.epochs + 1},
+        {.label = "LoRA held-out facts", .x = ep_x, .y = lr.probe_loss, .n = lr.epochs + 1},
     };
     snprintf(path, sizeof path, "%s/loss.png", out);
-    if (plot_lines(path, s1, 4, &(PlotOpts){.title = "Fine-tuning on FOLDOC answers (early "
+    if (plot_lines(path, s1, 6, &(PlotOpts){.title = "Fine-tuning on FOLDOC answers (early "
                    "stopping keeps the val minimum)", .xlabel = "epoch", .ylabel = "loss "
                    "(answer tokens)"}) != ERR_OK)
         return fail("plot");
-    printf("wrote %s: full FT best val %.3f at epoch %d of %d; LoRA best val %.3f at epoch %d of "
-           "%d\n", path, full.val_loss[full.best_epoch], full.best_epoch, full.epochs,
-           lr.val_loss[lr.best_epoch], lr.best_epoch, lr.epochs);
+    printf("wrote %s\n%-8s %12s %12s %14s %16s\n", path, "run", "train loss", "best val",
+           "at epoch", "held-out facts");
+    for (int i = 0; i < 2; i++) {
+        const LabFtResult *r = i ? &lr : &full;
+        printf("%-8s %5.3f->%5.3f %5.3f->%5.3f %8d of %2d %7.3f->%7.3f\n", i ? "LoRA" : "full FT",
+               (double)r->train_loss[1], (double)r->train_loss[r->epochs],
+               (double)r->val_loss[0], (double)r->val_loss[r->best_epoch], r->best_epoch,
+               r->epochs, (double)r->probe_loss[0], (double)r->probe_loss[r->epochs]);
+    }
     LabExamples quarter = tr;
     quarter.n = tr.n / 4;
     struct { const char *name; int rank; const LabExamples *data; } sw[5] = {
-        {"LoRA r=1", 1, &tr}, {"LoRA r=16", 16, &tr}, {"LoRA r=4, 25% data", 4, &quarter},
+        {"LoRA r=1", 1, &tr}, {"LoRA r=32", 32, &tr}, {"LoRA r=8, 25% data", 8, &quarter},
         {NULL, 0, NULL}};
     LabFtResult sr[3];
     PlotSeries s2[5];
     json_t *jsweep = json_array();
-    printf("%-22s %9s %9s %10s %8s\n", "run", "trainable", "examples", "best val", "epoch");
+    printf("%-22s %9s %9s %10s %10s %8s\n", "run", "trainable", "examples", "train loss",
+           "best val", "epoch");
     for (int i = 0; i < 5; i++) {
         const LabFtResult *r = i == 0 ? &lr : i == 1 ? &full : &sr[i - 2];
         const char *name = i == 0 ? lname : i == 1 ? "full FT" : sw[i - 2].name;
-        if (i >= 2 && run(base_path, sw[i - 2].data, &va, sw[i - 2].rank, targets,
+        // 20 epochs of the whole set, and as many steps (more epochs) on a quarter of it.
+        int ep = i >= 2 ? (int)(20 * tr.n / sw[i - 2].data->n) : 0;
+        if (i >= 2 && run(base_path, sw[i - 2].data, &va, NULL, sw[i - 2].rank, targets, ep,
                           seed, name, &sr[i - 2], NULL, NULL) != ERR_OK)
             return fail("sweep");
         s2[i] = (PlotSeries){.label = name, .x = ep_x, .y = r->val_loss, .n = r->epochs + 1};
         int64_t n_ex = i >= 2 ? sw[i - 2].data->n : tr.n;
-        printf("%-22s %9lld %9lld %10.3f %5d/%d\n", name, (long long)r->trainable,
-               (long long)n_ex, r->val_loss[r->best_epoch], r->best_epoch, r->epochs);
+        printf("%-22s %9lld %9lld %10.3f %10.3f %5d/%d\n", name, (long long)r->trainable,
+               (long long)n_ex, (double)r->train_loss[r->best_epoch > 0 ? r->best_epoch : 1],
+               (double)r->val_loss[r->best_epoch], r->best_epoch, r->epochs);
         json_array_append_new(jsweep, json_pack("{s:s, s:I, s:I, s:f, s:i, s:i}", "run", name,
                               "trainable", (json_int_t)r->trainable, "examples",
                               (json_int_t)n_ex, "best_val_loss",
@@ -331,6 +386,10 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/adapted.gguf", out);
     if (lab_gguf_check(lm, tok, path, ex->prompt) != ERR_OK) return fail("GGUF");
 
+    printf("\n== 6. tuning the retriever instead: contrastive embedding tuning\n");
+    json_t *jtune = json_object();
+    if (lab_embed_tune(&w2v, quick ? 300 : 0, out, jtune) != ERR_OK) return fail("tuning");
+
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     json_t *j = json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:s, s:i, s:I}", "methods", jrows,
@@ -338,6 +397,8 @@ int main(int argc, char **argv)
                           (json_int_t)n_eval[0], "n_held_eval", (json_int_t)n_eval[1],
                           "n_train", (json_int_t)tr.n, "lora_targets", tbuf, "lora_rank", rank,
                           "peak_rss_kb", (json_int_t)ru.ru_maxrss);
+    json_object_update(j, jtune);
+    json_decref(jtune);
     char *js = json_dumps(j, JSON_INDENT(1) | JSON_REAL_PRECISION(5));
     snprintf(path, sizeof path, "%s/results.json", out);
     if (io_write_atomic(path, js, strlen(js)) != ERR_OK) return fail("results");
@@ -350,6 +411,7 @@ int main(int argc, char **argv)
     tf_model_detach_lora(lm);
     nn_lora_free(lora);
     tf_model_free(lm);
+    nn_w2v_deinit(&w2v);
     lab_examples_free(&tr), lab_examples_free(&va), lab_examples_free(&ho);
     tf_model_free(base);
     tf_tok_bpe_free(tok);

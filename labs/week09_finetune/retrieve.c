@@ -16,44 +16,35 @@
 #include <string.h>
 #include <time.h>
 
-int lab_rag_eval(const LabData *d, TfModel *base, TfBpe *tok, bool quick,
-                 const int64_t *const idx[2], const int64_t n[2], double em[2], double f1[2],
+int lab_rag_eval(const LabData *d, TfModel *base, TfBpe *tok, const NnW2v *w2v,
+                 const int64_t *const idx[2], const int64_t n[2], double em[3], double f1[3],
                  double *seconds)
 {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    char *text;
-    size_t len;
-    int rc = ds_corpus_text("foldoc", &text, &len);
-    if (rc != ERR_OK) return rc;
-    // Word vectors for the dense half of hybrid search and for MaxSim (week 2's skip-gram).
-    NnW2v w2v;
-    rc = nn_w2v_init(&w2v, text, 0, 3, quick ? 32 : 64, 1);
-    NnW2vConfig wc = {.window = 5, .negatives = 5, .epochs = quick ? 1 : 3, .lr = 0.025f,
-                      .subsample = 1e-3f, .seed = 1, .progress = 1};
-    if (rc == ERR_OK) rc = nn_w2v_train(&w2v, text, 0, &wc, NULL);
-    free(text);
-    if (rc != ERR_OK) return rc;
-    nn_w2v_normalize(&w2v);
-    RagEmbedder emb = rag_embedder_w2v(&w2v, 1e-3f);
+    // The word vectors serve the dense half of hybrid search and MaxSim (week 2's skip-gram).
+    RagEmbedder emb = rag_embedder_w2v(w2v, 1e-3f);
     RagDocs *docs = rag_docs_create();
     int64_t n_docs = rag_docs_add_dict(docs, "foldoc", 0);
     RagRetrieverConfig cfg = rag_retriever_defaults();
     cfg.chunk.bpe = tok;
     RagRetriever *r = NULL;
-    rc = n_docs < 0 ? (int)n_docs : rag_retriever_create(&cfg, &emb, &w2v, &r);
+    int rc = n_docs < 0 ? (int)n_docs : rag_retriever_create(&cfg, &emb, w2v, &r);
     for (int64_t i = 0; rc == ERR_OK && i < docs->n; i++) {
         int64_t id = rag_retriever_add_doc(r, &docs->docs[i]);
         if (id < 0) rc = (int)id;
     }
     RagPipelineConfig pc = rag_pipeline_defaults();
     pc.mode = RAG_SEARCH_BM25, pc.k = 1, pc.model = base, pc.bpe = tok;
-    for (int s = 0; s < 2; s++) {
+    // s = 0: seen entries as trained, 1: seen entries paraphrased, 2: held-out entries.
+    for (int s = 0; s < 3; s++) {
         em[s] = f1[s] = 0;
-        for (int64_t i = 0; rc == ERR_OK && i < n[s]; i++) {
-            const LabQa *q = &d->qa[idx[s][i]];
+        int set = s == 2;
+        for (int64_t i = 0; rc == ERR_OK && i < n[set]; i++) {
+            const LabQa *q = &d->qa[idx[set][i]];
             char question[256], *json;
-            snprintf(question, sizeof question, "What is %s?", q->title);
+            snprintf(question, sizeof question, s == 1 ? "What does %s mean?" : "What is %s?",
+                     q->title);
             if ((rc = rag_answer(r, &pc, question, &json)) != ERR_OK) break;
             json_t *o = json_loads(json, 0, NULL);
             const char *a = json_string_value(json_object_get(o, "answer"));
@@ -63,8 +54,10 @@ int lab_rag_eval(const LabData *d, TfModel *base, TfBpe *tok, bool quick,
             if (close) *close = '\0';
             double e, f;
             lab_score(ans, q->answer, &e, &f);
-            if (i == 0) printf("  [RAG, %s] %s -> %s\n", s ? "held out" : "seen", question, ans);
-            em[s] += e / (double)n[s], f1[s] += f / (double)n[s];
+            if (i == 0)
+                printf("  [RAG, %s] %s -> %s\n", s == 2 ? "held out" : s ? "paraphrased" : "seen",
+                       question, ans);
+            em[s] += e / (double)n[set], f1[s] += f / (double)n[set];
             free(ans), free(json);
             json_decref(o);
         }
@@ -72,7 +65,6 @@ int lab_rag_eval(const LabData *d, TfModel *base, TfBpe *tok, bool quick,
     rag_retriever_free(r);
     rag_docs_free(docs);
     rag_embedder_deinit(&emb);
-    nn_w2v_deinit(&w2v);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     *seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     return rc;
