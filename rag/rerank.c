@@ -8,8 +8,10 @@
 #include "rag/rerank.h"
 
 #include "core/err.h"
+#include "core/io.h"
 
 #include <cblas.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,4 +232,94 @@ float rag_rerank_score(const RagRerankModel *m, const float *f)
     double t = m->b;
     for (int k = 0; k < RAG_RERANK_NF; k++) t += m->w[k] * (f[k] - m->mean[k]) / m->std[k];
     return (float)t;
+}
+
+static json_t *array_of(const double *v, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_real(v[i]));
+    return a;
+}
+
+int rag_rerank_save(const RagRerankModel *m, const char *path)
+{
+    CHECK(m && path, "rag_rerank_save: bad arguments");
+    json_t *o = json_object(), *names = json_array();
+    for (int i = 0; i < RAG_RERANK_NF; i++) json_array_append_new(names, json_string(FEATURE_NAMES[i]));
+    json_object_set_new(o, "format", json_string("engine-rerank-1"));
+    json_object_set_new(o, "features", names);
+    json_object_set_new(o, "w", array_of(m->w, RAG_RERANK_NF));
+    json_object_set_new(o, "b", json_real(m->b));
+    json_object_set_new(o, "mean", array_of(m->mean, RAG_RERANK_NF));
+    json_object_set_new(o, "std", array_of(m->std, RAG_RERANK_NF));
+    json_object_set_new(o, "iters", json_integer(m->iters));
+    json_object_set_new(o, "loss", json_real(m->loss));
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    json_decref(o);
+    CHECK(text, "rag_rerank_save: out of memory");
+    int rc = io_write_atomic(path, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+// Reads the array `key` of RAG_RERANK_NF numbers into v.
+static int read_array(const json_t *o, const char *key, double *v, const char *path)
+{
+    const json_t *a = json_object_get(o, key);
+    if (!json_is_array(a) || json_array_size(a) != RAG_RERANK_NF)
+        return err_set(ERR_FORMAT, "%s: \"%s\" must be an array of %d numbers; hint: write the "
+                       "file with rag_rerank_save", path, key, RAG_RERANK_NF);
+    for (int i = 0; i < RAG_RERANK_NF; i++) {
+        const json_t *x = json_array_get(a, (size_t)i);
+        if (!json_is_number(x))
+            return err_set(ERR_FORMAT, "%s: \"%s\"[%d] is not a number", path, key, i);
+        v[i] = json_number_value(x);
+    }
+    return ERR_OK;
+}
+
+int rag_rerank_load(const char *path, RagRerankModel *out)
+{
+    CHECK(path && out, "rag_rerank_load: bad arguments");
+    memset(out, 0, sizeof *out);
+    unsigned char *data;
+    size_t n;
+    int rc = io_read_all(path, &data, &n);
+    if (rc != ERR_OK) return rc;
+    json_error_t je;
+    json_t *o = json_loadb((const char *)data, n, 0, &je);
+    free(data);
+    if (!o)
+        return err_set(ERR_FORMAT, "%s:%d: not JSON (%s); hint: write the file with "
+                       "rag_rerank_save", path, je.line, je.text);
+    const char *fmt = json_string_value(json_object_get(o, "format"));
+    const json_t *names = json_object_get(o, "features");
+    rc = ERR_OK;
+    if (!fmt || strcmp(fmt, "engine-rerank-1") != 0)
+        rc = err_set(ERR_FORMAT, "%s: \"format\" is %s, expected \"engine-rerank-1\"", path,
+                     fmt ? fmt : "missing");
+    for (int i = 0; rc == ERR_OK && i < RAG_RERANK_NF; i++) {
+        const char *nm = json_string_value(json_array_get(names, (size_t)i));
+        if (!json_is_array(names) || json_array_size(names) != RAG_RERANK_NF || !nm ||
+            strcmp(nm, FEATURE_NAMES[i]) != 0)
+            rc = err_set(ERR_FORMAT, "%s: \"features\" differ from this build's (feature %d "
+                         "should be \"%s\"); hint: refit the reranker", path, i,
+                         FEATURE_NAMES[i]);
+    }
+    if (rc == ERR_OK) rc = read_array(o, "w", out->w, path);
+    if (rc == ERR_OK) rc = read_array(o, "mean", out->mean, path);
+    if (rc == ERR_OK) rc = read_array(o, "std", out->std, path);
+    if (rc == ERR_OK && !json_is_number(json_object_get(o, "b")))
+        rc = err_set(ERR_FORMAT, "%s: \"b\" must be a number", path);
+    for (int i = 0; rc == ERR_OK && i < RAG_RERANK_NF; i++)
+        if (!(out->std[i] > 0))
+            rc = err_set(ERR_FORMAT, "%s: \"std\"[%d] = %g must be > 0", path, i, out->std[i]);
+    if (rc == ERR_OK) {
+        out->b = json_number_value(json_object_get(o, "b"));
+        out->iters = (int)json_integer_value(json_object_get(o, "iters"));
+        out->loss = json_number_value(json_object_get(o, "loss"));
+    }
+    json_decref(o);
+    if (rc != ERR_OK) memset(out, 0, sizeof *out);
+    return rc;
 }

@@ -75,4 +75,13 @@ int rag_rerank_train(const float *X, const uint8_t *y, int64_t n, double l2,
 // The model's logit for one pair's features (larger = more likely relevant).
 float rag_rerank_score(const RagRerankModel *m, const float *f);
 
+// Saves the model as a small JSON file (atomically): {"format": "engine-rerank-1",
+// "features": [names], "w": [...], "b": ..., "mean": [...], "std": [...]}. ERR_IO on failure.
+int rag_rerank_save(const RagRerankModel *m, const char *path);
+
+// Loads a file written by rag_rerank_save. ERR_IO (unreadable), ERR_FORMAT (not JSON, another
+// format, a missing or non-numeric field, a feature list that differs from this build's, a
+// std <= 0), each naming the file and the field.
+int rag_rerank_load(const char *path, RagRerankModel *out);
+
 #endif

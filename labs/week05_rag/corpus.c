@@ -152,7 +152,7 @@ int lab_store_load(const char *db_path, const RagRetrieverConfig *cfg, const Rag
         *out = NULL;
         return rc;
     }
-    printf("retriever rebuilt from the store: %lld documents, %lld chunks in %.2f s (no "
+    fprintf(stderr, "retriever rebuilt from the store: %lld documents, %lld chunks in %.2f s (no "
            "re-embedding)\n", (long long)rag_retriever_n_docs(*out),
            (long long)rag_retriever_n_chunks(*out), now() - t0);
     return ERR_OK;

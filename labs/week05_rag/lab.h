@@ -25,4 +25,11 @@ int lab_store_ingest(const RagDocs *docs, const RagChunkOpts *chunk, const RagEm
 int lab_store_load(const char *db_path, const RagRetrieverConfig *cfg, const RagEmbedder *emb,
                    const NnW2v *w2v, RagRetriever **out);
 
+// main.c: the week-3 model and tokenizer from dir (*model NULL, and a tokenizer trained on
+// FOLDOC, when dir has none). ERR_OK or the error of training the fallback tokenizer.
+int lab_load_model(const char *dir, TfModel **model, TfBpe **bpe);
+
+// ask.c: the `ask` subcommand (argv[0] is "ask").
+int lab_ask_main(int argc, char **argv);
+
 #endif

@@ -3,6 +3,7 @@
  *
  *   build/release/labs/week05_rag [--quick] [--out DIR] [--model out/week03_transformer]
  *                                 [--hnsw] [--ask "question"]
+ *   build/release/labs/week05_rag ask [--out DIR] [--mode rerank] "question"   (ask.c)
  *
  * 1. word vectors for the dense retriever (week 2's skip-gram, trained here on FOLDOC+Jargon)
  * 2. ingestion: the FOLDOC dictionary + PDFs made from man pages (+ one broken PDF)
@@ -36,7 +37,7 @@ static int fail(const char *what)
 }
 
 // Loads the week-3 model and tokenizer from dir; *model stays NULL when there is none.
-static int load_model(const char *dir, TfModel **model, TfBpe **bpe)
+int lab_load_model(const char *dir, TfModel **model, TfBpe **bpe)
 {
     char mpath[1024], enc[1024], voc[1024];
     snprintf(mpath, sizeof mpath, "%s/model.safetensors", dir);
@@ -60,6 +61,7 @@ static int load_model(const char *dir, TfModel **model, TfBpe **bpe)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "ask") == 0) return lab_ask_main(argc - 1, argv + 1);
     int quick = 0, hnsw = 0, dim = 100, epochs = 4;
     const char *out = "out/week05_rag", *model_dir = "out/week03_transformer", *ask = NULL;
     CliOpt opts[] = {
@@ -90,10 +92,12 @@ int main(int argc, char **argv)
     nn_w2v_train(&w2v, text, 0, &wc, NULL);
     nn_w2v_normalize(&w2v);
     free(text);
+    snprintf(path, sizeof path, "%s/vectors.safetensors", out); // for `week05_rag ask`
+    if (nn_w2v_save(&w2v, path) != ERR_OK) return fail("word vectors");
     RagEmbedder emb = rag_embedder_w2v(&w2v, 1e-3f);
     TfModel *model;
     TfBpe *bpe;
-    if (load_model(model_dir, &model, &bpe) != ERR_OK) return fail("tokenizer");
+    if (lab_load_model(model_dir, &model, &bpe) != ERR_OK) return fail("tokenizer");
 
     // 2. Ingestion.
     printf("\n== 2. ingestion\n");
@@ -182,6 +186,8 @@ int main(int argc, char **argv)
     RagExpResult fit_res;
     if (rag_experiment_run(fit, &bm, &fit_cfg, &fit_res) != ERR_OK) return fail("reranker");
     rag_retriever_set_reranker(r, rag_retriever_reranker(fit));
+    snprintf(path, sizeof path, "%s/reranker.json", out); // for `week05_rag ask`
+    if (rag_rerank_save(rag_retriever_reranker(fit), path) != ERR_OK) return fail("reranker");
     rag_retriever_free(fit);
     RagPipelineConfig pc = rag_pipeline_defaults();
     pc.model = model, pc.bpe = bpe;

@@ -137,6 +137,36 @@ START_TEST(test_logistic_fit_is_optimal)
 }
 END_TEST
 
+START_TEST(test_save_load)
+{
+    RagRerankModel m = {.b = -1.25, .iters = 7, .loss = 0.5};
+    for (int k = 0; k < RAG_RERANK_NF; k++)
+        m.w[k] = 0.1 * (k + 1) - 0.33, m.mean[k] = k * 0.7, m.std[k] = 1.0 + k;
+    const char *path = test_tmp_path("rerank.json");
+    ck_assert_int_eq(rag_rerank_save(&m, path), ERR_OK);
+    RagRerankModel back;
+    ck_assert_int_eq(rag_rerank_load(path, &back), ERR_OK);
+    float f[RAG_RERANK_NF] = {0.5f, 0.2f, 1.0f, 0.7f, 0.3f, 3.0f};
+    ck_assert(rag_rerank_score(&back, f) == rag_rerank_score(&m, f));
+    ck_assert(back.b == m.b && back.iters == 7);
+    // Bad files: not JSON, another format, a renamed feature, a zero std.
+    const char *bad[] = {
+        "{nope", "{\"format\": \"x\"}",
+        "{\"format\": \"engine-rerank-1\", \"features\": [\"a\",\"b\",\"c\",\"d\",\"e\",\"f\"]}",
+    };
+    const char *needles[][3] = {{"not JSON", NULL}, {"format", NULL}, {"features", NULL}};
+    for (int i = 0; i < 3; i++) {
+        const char *p = test_write_file("bad.json", bad[i], strlen(bad[i]));
+        test_expect_err(rag_rerank_load(p, &back), ERR_FORMAT, needles[i]);
+    }
+    m.std[2] = 0;
+    ck_assert_int_eq(rag_rerank_save(&m, path), ERR_OK);
+    test_expect_err(rag_rerank_load(path, &back), ERR_FORMAT, (const char *[]){"std", NULL});
+    test_expect_err(rag_rerank_load(test_tmp_path("none.json"), &back), ERR_IO,
+                    (const char *[]){"none.json", NULL});
+}
+END_TEST
+
 static Suite *rerank_suite(void)
 {
     Suite *s = suite_create("rerank");
@@ -144,6 +174,7 @@ static Suite *rerank_suite(void)
     tcase_add_test(tc, test_maxsim_formula);
     tcase_add_test(tc, test_features);
     tcase_add_test(tc, test_logistic_fit_is_optimal);
+    tcase_add_test(tc, test_save_load);
     suite_add_tcase(s, tc);
     return s;
 }
