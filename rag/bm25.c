@@ -595,38 +595,6 @@ double rag_bm25_term_score(double tf, double dl, double avgdl, double idf, doubl
     // END EXERCISE
 }
 
-// Heap order: a is worse than b (lower score, or equal score and larger id).
-static bool worse(RagHit a, RagHit b)
-{
-    return a.score < b.score || (a.score == b.score && a.id > b.id);
-}
-
-static void sift_down(RagHit *h, int64_t n, int64_t i)
-{
-    for (;;) {
-        int64_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && worse(h[l], h[m])) m = l;
-        if (r < n && worse(h[r], h[m])) m = r;
-        if (m == i) return;
-        RagHit tmp = h[i];
-        h[i] = h[m];
-        h[m] = tmp;
-        i = m;
-    }
-}
-
-static void sift_up(RagHit *h, int64_t i)
-{
-    while (i > 0) {
-        int64_t p = (i - 1) / 2;
-        if (!worse(h[i], h[p])) return;
-        RagHit tmp = h[i];
-        h[i] = h[p];
-        h[p] = tmp;
-        i = p;
-    }
-}
-
 int64_t rag_bm25_search(RagBm25 *ix, const char *query, int64_t k, RagHit *out)
 {
     CHECK(ix && query, "rag_bm25_search: NULL argument");
@@ -658,20 +626,12 @@ int64_t rag_bm25_search(RagBm25 *ix, const char *query, int64_t k, RagHit *out)
     }
 
     // Top k with a min-heap whose root is the worst of the best k so far; reset as we go.
-    int64_t n = 0;
+    RagTopK top = {out, 0, k};
     for (int64_t i = 0; i < n_touched; i++) {
         int32_t s = ix->touched[i];
-        RagHit h = {.id = ix->doc_id[s], .score = (float)ix->acc[s]};
+        rag_topk_push(&top, (RagHit){.id = ix->doc_id[s], .score = (float)ix->acc[s]});
         ix->acc[s] = 0.0;
         ix->seen[s] = false;
-        if (n < k) {
-            out[n++] = h;
-            sift_up(out, n - 1);
-        } else if (worse(out[0], h)) {
-            out[0] = h;
-            sift_down(out, n, 0);
-        }
     }
-    rag_hits_sort(out, n);
-    return n;
+    return rag_topk_drain(&top, out, 0.0f);
 }

@@ -39,85 +39,28 @@ const char *rag_metric_name(RagMetric m)
 // Top-k heap
 // ---------------------------------------------------------------------------
 
-// A min-heap of at most k hits whose root is the worst kept hit: lower score, or equal score
-// and larger id. Rows arrive in ascending id order, so a new row that only ties the root is
-// worse than it, and "s > root" is the whole admission test.
-typedef struct {
-    RagHit *h;
-    int64_t n, k;
-} TopK;
-
-static inline int hit_worse(RagHit a, RagHit b)
-{
-    return a.score < b.score || (a.score == b.score && a.id > b.id);
-}
-
-static void topk_sift_down(TopK *t, int64_t i)
-{
-    RagHit *h = t->h;
-    for (;;) {
-        int64_t l = 2 * i + 1, m = i;
-        if (l < t->n && hit_worse(h[l], h[m])) m = l;
-        if (l + 1 < t->n && hit_worse(h[l + 1], h[m])) m = l + 1;
-        if (m == i) return;
-        RagHit tmp = h[i];
-        h[i] = h[m];
-        h[m] = tmp;
-        i = m;
-    }
-}
-
-static void topk_push(TopK *t, RagHit x)
-{
-    if (t->n < t->k) {
-        int64_t i = t->n++;
-        t->h[i] = x;
-        while (i > 0) { // sift up
-            int64_t p = (i - 1) / 2;
-            if (!hit_worse(t->h[i], t->h[p])) break;
-            RagHit tmp = t->h[i];
-            t->h[i] = t->h[p];
-            t->h[p] = tmp;
-            i = p;
-        }
-    } else if (hit_worse(t->h[0], x)) {
-        t->h[0] = x;
-        topk_sift_down(t, 0);
-    }
-}
+// Top-k selection is rag.h's RagTopK: a min-heap whose root is the worst kept hit. Rows
+// arrive in ascending id order, so a new row that only ties the root is worse than it, and
+// "s > root" is the whole admission test.
 
 // Scans one block of scores s[0..nb) for rows first..first+nb-1 (minus sub[j] when sub is
 // not NULL, the L2 row norms).
-static void topk_scan(TopK *t, const float *s, const float *sub, int64_t first, int64_t nb)
+static void topk_scan(RagTopK *t, const float *s, const float *sub, int64_t first, int64_t nb)
 {
     int64_t j = 0;
     // Fill phase: until the heap holds k hits everything goes in.
     for (; j < nb && t->n < t->k; j++) {
         float v = sub ? s[j] - sub[j] : s[j];
-        topk_push(t, (RagHit){first + j, v});
+        rag_topk_push(t, (RagHit){first + j, v});
     }
     float thr = t->n > 0 ? t->h[0].score : -INFINITY;
     for (; j < nb; j++) {
         float v = sub ? s[j] - sub[j] : s[j];
         if (v > thr) {
-            topk_push(t, (RagHit){first + j, v});
+            rag_topk_push(t, (RagHit){first + j, v});
             thr = t->h[0].score;
         }
     }
-}
-
-// Pops the heap into out[0..n) best first (heap order -> sorted by repeatedly removing the
-// worst into the back), adding `add` to every score. Returns the count.
-static int64_t topk_finish(TopK *t, RagHit *out, float add)
-{
-    int64_t n = t->n;
-    for (int64_t i = n - 1; i >= 0; i--) {
-        out[i] = t->h[0];
-        out[i].score += add;
-        t->h[0] = t->h[--t->n];
-        topk_sift_down(t, 0);
-    }
-    return n;
 }
 
 // ---------------------------------------------------------------------------
@@ -220,7 +163,7 @@ int64_t rag_flat_search(const RagFlat *f, const float *q, int64_t k, RagHit *out
     const float *qq = prepare_queries(f, q, 1, &owned);
     int l2 = f->metric == RAG_METRIC_L2;
     int64_t d = f->dim, kk = k < f->n ? k : f->n;
-    TopK t = {.h = xmalloc((size_t)(kk > 0 ? kk : 1) * sizeof(RagHit)), .n = 0, .k = kk};
+    RagTopK t = {.h = xmalloc((size_t)(kk > 0 ? kk : 1) * sizeof(RagHit)), .n = 0, .k = kk};
     float s[FLAT_NB];
     for (int64_t j0 = 0; j0 < f->n && kk > 0; j0 += FLAT_NB) {
         int64_t nb = f->n - j0 < FLAT_NB ? f->n - j0 : FLAT_NB;
@@ -229,7 +172,7 @@ int64_t rag_flat_search(const RagFlat *f, const float *q, int64_t k, RagHit *out
                     f->x + (size_t)j0 * (size_t)d, (int)d, qq, 1, 0.0f, s, 1);
         topk_scan(&t, s, l2 ? f->norm2 + j0 : NULL, j0, nb);
     }
-    int64_t got = topk_finish(&t, out, l2 ? -sq_norm(qq, d) : 0.0f);
+    int64_t got = rag_topk_drain(&t, out, l2 ? -sq_norm(qq, d) : 0.0f);
     free(t.h);
     free(owned);
     return got;
@@ -248,10 +191,11 @@ int64_t rag_flat_search_batch(const RagFlat *f, const float *Q, int64_t nq, int6
     int64_t d = f->dim, kk = k < f->n ? k : f->n;
     float *s = xmalloc((size_t)FLAT_QB * FLAT_NB * sizeof(float));
     RagHit *heaps = xmalloc((size_t)FLAT_QB * (size_t)(kk > 0 ? kk : 1) * sizeof(RagHit));
-    TopK t[FLAT_QB];
+    RagTopK t[FLAT_QB];
     for (int64_t i0 = 0; i0 < nq; i0 += FLAT_QB) {
         int64_t qb = nq - i0 < FLAT_QB ? nq - i0 : FLAT_QB;
-        for (int64_t i = 0; i < qb; i++) t[i] = (TopK){heaps + (size_t)i * (size_t)kk, 0, kk};
+        for (int64_t i = 0; i < qb; i++)
+            t[i] = (RagTopK){heaps + (size_t)i * (size_t)kk, 0, kk};
         for (int64_t j0 = 0; j0 < f->n && kk > 0; j0 += FLAT_NB) {
             int64_t nb = f->n - j0 < FLAT_NB ? f->n - j0 : FLAT_NB;
             // S (qb, nb) = alpha Q_block X_block^T.
@@ -264,7 +208,7 @@ int64_t rag_flat_search_batch(const RagFlat *f, const float *Q, int64_t nq, int6
         for (int64_t i = 0; i < qb; i++) {
             RagHit *o = out + (size_t)(i0 + i) * (size_t)k;
             const float *qi = qq + (size_t)(i0 + i) * (size_t)d;
-            topk_finish(&t[i], o, l2 ? -sq_norm(qi, d) : 0.0f);
+            rag_topk_drain(&t[i], o, l2 ? -sq_norm(qi, d) : 0.0f);
             for (int64_t j = kk; j < k; j++) o[j] = (RagHit){-1, -INFINITY};
         }
     }

@@ -24,6 +24,7 @@
 #ifndef RAG_RAG_H
 #define RAG_RAG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct {
@@ -33,5 +34,26 @@ typedef struct {
 
 // Sorts hits by score descending, ties by ascending id (the order every stage returns).
 void rag_hits_sort(RagHit *hits, int64_t n);
+
+// a ranks after b in that order: a lower score, or an equal score and a larger id.
+static inline bool rag_hit_worse(RagHit a, RagHit b)
+{
+    return a.score < b.score || (a.score == b.score && a.id > b.id);
+}
+
+// The k best hits of a stream: a min-heap in caller storage h (k entries) whose root h[0] is
+// the worst hit kept, so a new hit is admitted when it beats the root. Used by BM25 and exact
+// search. Start with (RagTopK){buf, 0, k}.
+typedef struct {
+    RagHit *h;
+    int64_t n, k;
+} RagTopK;
+
+// Offers x: kept if fewer than k are held or x beats the worst kept one (which then goes).
+void rag_topk_push(RagTopK *t, RagHit x);
+
+// Empties the heap into out[0..n) best first (the rag_hits_sort order), adding `add` to every
+// score; returns n. out may be t->h itself.
+int64_t rag_topk_drain(RagTopK *t, RagHit *out, float add);
 
 #endif
