@@ -12,9 +12,16 @@
  * tests/llama_ref/build.sh). Both sides do the same work, timed the same way:
  *     prefill: 128 fixed tokens in one forward, from an empty cache;
  *     generation: 1 token, then `--gen` greedy tokens (argmax), one decode forward each;
- * median of `--reps` runs after one warm-up, at 1 and 2 threads (tf_infer_set_threads; the
- * driver's --threads). Then llama.cpp's Q8_0 speed for information (llama_model_quantize of
- * the F32 file, generation only). Ratios ours / llama.cpp (goal >= 1 at F32).
+ * each after its own warm-up, at 1 and 2 threads (tf_infer_set_threads; the driver's
+ * --threads). The machine is shared, so the two sides are measured in `--reps` interleaved
+ * rounds (ours, then llama.cpp, then ours again...) and each figure is the median over the
+ * rounds: a burst of load from other users hits both sides, not one. The load average is
+ * printed before and after. A llama.cpp run that takes over PEER_TIMEOUT seconds (its spinning
+ * thread pool collapses on an oversubscribed machine) is stopped and counted as missing. Then
+ * llama.cpp's Q8_0 speed for information (llama_model_quantize of the F32 file, generation
+ * only, one run; skipped by --quick). Ratios ours / llama.cpp (goal >= 1 at F32).
+ *
+ * Run time: about 30 s on 2 idle cores with the defaults, 5 s with --quick.
  *
  * Without node-llama-cpp (tools/deps.sh installs it when node/npm are present) the engine's
  * figures are still printed and the ratios are n/a.
@@ -43,6 +50,8 @@
 #define N_THR 2
 #define VOCAB 512
 #define CTX 256
+#define PEER_TIMEOUT 30
+#define MAX_REPS 64
 
 typedef struct {
     const char *name;
@@ -78,6 +87,16 @@ static void figures_nan(Figures *f)
 // ---------------------------------------------------------------------------
 
 static double median_of(double *v, int n) { return bench_median(v, n); }
+
+// The median of the finite entries (a peer run that failed or timed out is NaN); NaN if none.
+static double median_finite(const double *v, int n)
+{
+    double ok[MAX_REPS];
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i])) ok[k++] = v[i];
+    return k ? bench_median(ok, k) : NAN;
+}
 
 // Prefill and generation tokens/s of the engine: same prompt and protocol as llama_ref.
 static void measure_ours(const TfModel *m, int threads, int prefill, int gen, int reps,
@@ -147,8 +166,9 @@ static void measure_theirs(const char *driver, const char *gguf, int threads, in
                            int gen, int reps, double *prefill_tps, double *gen_tps)
 {
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' bench '%s' --threads %d --prefill %d --gen %d --reps %d",
-             driver, gguf, threads, prefill, gen, reps);
+    snprintf(cmd, sizeof cmd,
+             "timeout %d '%s' bench '%s' --threads %d --prefill %d --gen %d --reps %d",
+             PEER_TIMEOUT, driver, gguf, threads, prefill, gen, reps);
     json_t *o = bench_run_peer(cmd);
     *prefill_tps = bench_json_number(o, "prefill_tps");
     *gen_tps = bench_json_number(o, "gen_tps");
@@ -158,6 +178,13 @@ static void measure_theirs(const char *driver, const char *gguf, int threads, in
 // ---------------------------------------------------------------------------
 // Report
 // ---------------------------------------------------------------------------
+
+// The 1-minute load average (NaN when unknown): how busy the shared machine was.
+static double load1(void)
+{
+    double l[1];
+    return getloadavg(l, 1) == 1 ? l[0] : NAN;
+}
 
 static void row(const char *label, double ours, double theirs)
 {
@@ -184,21 +211,21 @@ static void json_table(char *out, size_t size, double v[N_CFG][N_THR])
 
 int main(int argc, char **argv)
 {
-    int quick = 0, gen = 128, prefill = 128, reps = 5, no_peer = 0;
+    int quick = 0, gen = 128, prefill = 128, reps = 3, no_peer = 0;
     CliOpt opts[] = {
-        {"--quick", CLI_FLAG, &quick, "1 timed run of 32 tokens (a smoke run)"},
+        {"--quick", CLI_FLAG, &quick, "1 round of 32 tokens, no Q8_0 runs (a smoke run)"},
         {"--gen", CLI_INT, &gen, "greedy tokens generated after 1 prompt token"},
         {"--prefill", CLI_INT, &prefill, "prompt tokens of the prefill figure"},
-        {"--reps", CLI_INT, &reps, "timed runs per figure (the median counts)"},
+        {"--reps", CLI_INT, &reps, "interleaved rounds per figure (the median counts)"},
         {"--no-peer", CLI_FLAG, &no_peer, "measure this engine only"},
     };
     int rc = cli_parse(argc, argv, opts, 5, "bench_llama: generation and prefill tokens/s, "
                                             "this engine vs llama.cpp on the same GGUF");
     if (rc >= 0) return rc;
     if (quick) reps = 1, gen = 32;
-    if (gen < 1 || prefill < 1 || reps < 1 || gen + 2 > CTX || prefill > CTX) {
-        fprintf(stderr, "bench_llama: need 1 <= --gen <= %d, 1 <= --prefill <= %d, --reps >= 1\n",
-                CTX - 2, CTX);
+    if (gen < 1 || prefill < 1 || reps < 1 || reps > MAX_REPS || gen + 2 > CTX || prefill > CTX) {
+        fprintf(stderr, "bench_llama: need 1 <= --gen <= %d, 1 <= --prefill <= %d, "
+                        "1 <= --reps <= %d\n", CTX - 2, CTX, MAX_REPS);
         return 2;
     }
 
@@ -215,8 +242,9 @@ int main(int argc, char **argv)
     Figures ours, theirs;
     figures_nan(&ours);
     figures_nan(&theirs);
-    printf("KV-cache generation and prefill, F32, vocab %d, context %d, OpenBLAS core %s\n",
-           VOCAB, CTX, bench_blas_corename());
+    double load_before = load1();
+    printf("KV-cache generation and prefill, F32, vocab %d, context %d, OpenBLAS core %s, "
+           "load average %.2f\n", VOCAB, CTX, bench_blas_corename(), load_before);
     char files[N_CFG][2][1200];
     for (int c = 0; c < N_CFG; c++) {
         const BenchCfg *b = &cfgs[c];
@@ -240,23 +268,31 @@ int main(int argc, char **argv)
         }
         tf_model_free(orig);
         for (int t = 0; t < N_THR; t++) {
-            measure_ours(m, t + 1, prefill, gen, reps, &ours.prefill[c][t], &ours.gen[c][t]);
-            printf("ours  %s threads %d: prefill %8.1f tokens/s, generation %8.1f tokens/s\n",
-                   b->name, t + 1, ours.prefill[c][t], ours.gen[c][t]);
-            fflush(stdout);
-            if (peer)
-                measure_theirs(driver, files[c][0], t + 1, prefill, gen, reps,
-                               &theirs.prefill[c][t], &theirs.gen[c][t]);
+            // Interleaved rounds: one timed run of each side per round.
+            double op[MAX_REPS], og[MAX_REPS], tp[MAX_REPS], tg[MAX_REPS];
+            for (int r = 0; r < reps; r++) {
+                measure_ours(m, t + 1, prefill, gen, 1, &op[r], &og[r]);
+                printf("ours  %s threads %d round %d: prefill %8.1f tokens/s, generation "
+                       "%8.1f tokens/s\n", b->name, t + 1, r + 1, op[r], og[r]);
+                fflush(stdout);
+                tp[r] = tg[r] = NAN;
+                if (peer)
+                    measure_theirs(driver, files[c][0], t + 1, prefill, gen, 1, &tp[r], &tg[r]);
+            }
+            ours.prefill[c][t] = median_of(op, reps);
+            ours.gen[c][t] = median_of(og, reps);
+            theirs.prefill[c][t] = median_finite(tp, reps);
+            theirs.gen[c][t] = median_finite(tg, reps);
         }
         tf_model_free(m);
-        if (peer) {
+        if (peer && !quick) {
             char cmd[8192];
             snprintf(cmd, sizeof cmd, "'%s' quantize '%s' '%s' >/dev/null", driver,
                      files[c][0], files[c][1]);
             if (system(cmd) == 0) {
                 for (int t = 0; t < N_THR; t++) {
                     double unused;
-                    measure_theirs(driver, files[c][1], t + 1, 1, gen, reps, &unused,
+                    measure_theirs(driver, files[c][1], t + 1, 1, gen, 1, &unused,
                                    &theirs.gen_q8[c][t]);
                 }
             }
@@ -289,8 +325,10 @@ int main(int argc, char **argv)
             snprintf(label, sizeof label, "%s gen Q8_0 (llama), %d thr", cfgs[c].name, t + 1);
             row(label, ours.gen[c][t], theirs.gen_q8[c][t]);
         }
-    printf("goal ours/llama.cpp >= %.1f for F32 generation: %s\n", GOAL,
-           !peer ? "n/a" : met ? "met" : "NOT met");
+    double load_after = load1();
+    printf("goal ours/llama.cpp >= %.1f for F32 generation: %s (%d interleaved rounds, load "
+           "average %.2f before, %.2f after)\n", GOAL, !peer ? "n/a" : met ? "met" : "NOT met",
+           reps, load_before, load_after);
 
     char j[6][256];
     json_table(j[0], sizeof j[0], ours.gen);
@@ -298,9 +336,12 @@ int main(int argc, char **argv)
     json_table(j[2], sizeof j[2], theirs.gen);
     json_table(j[3], sizeof j[3], theirs.prefill);
     json_table(j[4], sizeof j[4], theirs.gen_q8);
+    char la[BENCH_NUM_BUF], lb[BENCH_NUM_BUF];
     printf("BENCH {\"bench\":\"llama\",\"corename\":\"%s\",\"gen\":%d,\"prefill\":%d,"
+           "\"reps\":%d,\"load_before\":%s,\"load_after\":%s,"
            "\"ours\":{\"gen\":%s,\"prefill\":%s},"
            "\"llama_cpp\":{\"gen\":%s,\"prefill\":%s,\"gen_q8_0\":%s}}\n",
-           bench_blas_corename(), gen, prefill, j[0], j[1], j[2], j[3], j[4]);
+           bench_blas_corename(), gen, prefill, reps, bench_json_num(la, load_before, 2),
+           bench_json_num(lb, load_after, 2), j[0], j[1], j[2], j[3], j[4]);
     return 0;
 }

@@ -18,11 +18,18 @@
  * Glossary: L = layers, H = heads, KVH = kv heads, hd = head size, C = d_model, F = d_ff,
  * V = vocab, max_T = cache capacity in positions.
  *
- * Threads: the BLAS calls use OpenBLAS's thread pool; a TfInfer sets its thread count before
- * each forward. The default, measured on 2 cores (bench/bench_generate.c): 1 thread when the
- * weights fit in cache (<= 8 MiB, e.g. TINY: 1 thread is ~1.6x faster, the pool's workers
- * sleep between the tiny sgemv calls of one token), else OpenBLAS's pool size (SMALL, 42 MB:
- * decode is memory-bound and 2 threads are ~1.8x faster). tf_infer_set_threads overrides it.
+ * Threads: with n > 1 threads (tf_infer_set_threads) a TfInfer owns n - 1 worker pthreads,
+ * started by the first forward and stopped by tf_infer_free or a change of count. Every step
+ * of the forward (the q/k/v heads, the attention heads, blocks of rows of each other matrix)
+ * is split into chunks that the caller and the workers claim from a shared counter; a chunk
+ * computes the same bits on any thread, so the logits are identical for every thread count.
+ * A waiting thread spins ~50 us, then yields its core, then sleeps on a futex after 1 ms: hot
+ * within a token, idle between calls, and no busy-waiting against other users when the
+ * machine is oversubscribed (a worker that is not scheduled just gets no chunks). During a
+ * forward OpenBLAS runs on 1 thread (prefill's sgemms are split like the rest); its count is
+ * restored on return. The default: OpenBLAS's pool size (OPENBLAS_NUM_THREADS or the cores)
+ * when the weights exceed 8 MiB (decode is then bandwidth-bound: 2 threads ~1.8x faster on 2
+ * idle cores, bench/bench_llama.c), else 1.
  *
  * Ownership: a TfInfer borrows its TfModel (which must outlive it and not change shape) and
  * owns the cache and scratch buffers. The logits returned by tf_infer_forward are borrowed:
@@ -73,8 +80,9 @@ int tf_infer_max_T(const TfInfer *s);
 // The model (borrowed).
 const TfModel *tf_infer_model(const TfInfer *s);
 
-// The OpenBLAS thread count set before each forward (n >= 1; default: see the top of the
-// file). Returns the old one.
+// The threads of tf_infer_forward: the caller plus n - 1 workers (n >= 1; default: see the
+// top of the file). Returns the old count. One TfInfer serves one thread at a time; forwards
+// of different states may run at once, but they share OpenBLAS's global thread count.
 int tf_infer_set_threads(TfInfer *s, int n);
 
 // ---------------------------------------------------------------------------
