@@ -32,11 +32,19 @@
 #define HNSW_VERSION 1u
 #define HNSW_HEADER 96
 #define HNSW_MAX_DIM (1 << 20)
-// Software prefetch in SEARCH-LAYER: a neighbour's row is requested this many neighbours
-// before its distance is computed, at most this many cache lines of it (64 lines = 1024
-// floats: the whole row for d <= 1024). Chosen by measurement on Fashion-MNIST (d = 784).
-#define HNSW_PREFETCH_AHEAD 2
+// Software prefetch in SEARCH-LAYER: a neighbour's row is requested a few neighbours before
+// its distance is computed, at most HNSW_PREFETCH_LINES cache lines of it (64 lines = 1024
+// floats: the whole row for d <= 1024). How many neighbours ahead: enough to keep about
+// HNSW_PREFETCH_INFLIGHT lines requested, and at least 2 (2 rows of 49 lines at d = 784,
+// chosen by measurement on Fashion-MNIST; 16 rows of 2 lines at d = 32, where a distance is
+// a few cycles and one row ahead would arrive too late).
 #define HNSW_PREFETCH_LINES 64
+#define HNSW_PREFETCH_INFLIGHT 32
+// rag_hnsw_search takes the k best of the ef found by one pass (best_live) for k up to this,
+// and sorts all ef (drain_sorted) above it.
+#define HNSW_SMALL_K 32
+// The inner loops' helpers: always inlined, whatever gcc's size heuristics say.
+#define HNSW_INLINE static inline __attribute__((always_inline))
 
 // A node and its distance to the current query.
 typedef struct {
@@ -71,6 +79,7 @@ struct RagHnsw {
     HnswItem *sel;       // (efc + M0 + 1) scratch for neighbour selection and results
     int sel_cap;
     float *qbuf;         // (ds) the padded, normalised query
+    int pf_ahead;        // rows prefetched ahead in SEARCH-LAYER (see HNSW_PREFETCH_INFLIGHT)
 };
 
 // ---------------------------------------------------------------------------
@@ -81,7 +90,7 @@ struct RagHnsw {
 // sums, so gcc turns each inner j-loop into two 16-wide AVX-512 operations per step with no
 // reassociation of any single sum (-ffast-math is not needed); the partial sums are added
 // pairwise at the end. Two accumulator registers hide the latency of the adds.
-static inline float kernel_l2(const float *restrict a, const float *restrict b, int64_t ds)
+HNSW_INLINE float kernel_l2(const float *restrict a, const float *restrict b, int64_t ds)
 {
     float acc[32] = {0};
     int64_t i = 0;
@@ -103,7 +112,7 @@ static inline float kernel_l2(const float *restrict a, const float *restrict b, 
     return (acc[0] + acc[2]) + (acc[1] + acc[3]);
 }
 
-static inline float kernel_dot(const float *restrict a, const float *restrict b, int64_t ds)
+HNSW_INLINE float kernel_dot(const float *restrict a, const float *restrict b, int64_t ds)
 {
     float acc[32] = {0};
     int64_t i = 0;
@@ -122,10 +131,27 @@ static inline const float *node_vec(const RagHnsw *h, int32_t id)
     return h->vec + (size_t)id * (size_t)h->ds;
 }
 
-// The distance, smaller = closer: |a - b|^2 for L2, -<a, b> for IP and cosine.
-static inline float hnsw_dist(const RagHnsw *h, const float *a, const float *b)
+// The metric's distance for a row stride ds; with ds a constant (below) the kernel is unrolled
+// completely and its partial sums stay in registers.
+HNSW_INLINE float dist_ds(RagMetric metric, const float *a, const float *b, int64_t ds)
 {
-    return h->metric == RAG_METRIC_L2 ? kernel_l2(a, b, h->ds) : -kernel_dot(a, b, h->ds);
+    return metric == RAG_METRIC_L2 ? kernel_l2(a, b, ds) : -kernel_dot(a, b, ds);
+}
+
+// The distance, smaller = closer: |a - b|^2 for L2, -<a, b> for IP and cosine. Inlined into
+// every caller: at small d a call, the loop control and the spilled partial sums cost as
+// much as the arithmetic, so the common short strides get a kernel of their own (the
+// branches always go the same way within an index). The arithmetic is the same in every
+// case, so the distances do not depend on which one runs.
+HNSW_INLINE float hnsw_dist(const RagHnsw *h, const float *a, const float *b)
+{
+    switch (h->ds) {
+    case 16: return dist_ds(h->metric, a, b, 16);
+    case 32: return dist_ds(h->metric, a, b, 32);
+    case 48: return dist_ds(h->metric, a, b, 48);
+    case 64: return dist_ds(h->metric, a, b, 64);
+    default: return dist_ds(h->metric, a, b, h->ds);
+    }
 }
 
 // Requests node id's row (up to HNSW_PREFETCH_LINES cache lines) into the cache, so it is
@@ -144,7 +170,9 @@ static inline void prefetch_vec(const RagHnsw *h, int32_t id)
 // Total order on items: by distance, then by id, so every search is deterministic.
 static inline int item_less(HnswItem a, HnswItem b)
 {
-    return a.d < b.d || (a.d == b.d && a.id < b.id);
+    // The same as a.d < b.d || (a.d == b.d && a.id < b.id), NaN included, in a form gcc
+    // compiles to fewer branches.
+    return a.d != b.d ? a.d < b.d : a.id < b.id;
 }
 
 static void heap_reserve(HnswHeap *hp, int n)
@@ -240,6 +268,17 @@ static inline int32_t *node_links(const RagHnsw *h, int32_t id, int level)
     return h->links_up[id] + (size_t)(level - 1) * (size_t)(h->M + 1);
 }
 
+// Requests the link list of node id on `level` (the count and all the slots) into the cache.
+// SEARCH-LAYER calls it for every node it pushes on `cand`: most of them are expanded later,
+// and without it each expansion starts with a cache miss on the list, which at small d costs
+// more than the distances to the whole list.
+static inline void prefetch_links(const RagHnsw *h, int32_t id, int level)
+{
+    const char *p = (const char *)node_links(h, id, level);
+    int64_t bytes = (int64_t)((level == 0 ? h->M0 : h->M) + 1) * (int64_t)sizeof(int32_t);
+    for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch(p + i, 0, 3);
+}
+
 // ---------------------------------------------------------------------------
 // SEARCH-LAYER
 // ---------------------------------------------------------------------------
@@ -267,7 +306,9 @@ static void search_layer(RagHnsw *h, const float *q, const HnswItem *entry, int 
     //      holds fewer than ef items or {d, e} is nearer than top's farthest, push it on both
     //      heaps and pop top's farthest if top now holds more than ef.
     // Deleted nodes are searched like any other (rag_hnsw_search filters them afterwards).
-    // Speed (optional): prefetch_vec(h, id) asks for a row before its distance is needed.
+    // Speed (optional): prefetch_vec(h, id) asks for a row before its distance is needed
+    // (h->pf_ahead neighbours ahead), prefetch_links(h, id, level) for the link list of a
+    // node pushed on cand, so it is in the cache when that node is expanded.
     // STUB: exercise_stub("w05.hnsw_search_layer"); (void)q; (void)level; (void)ef;
     // STUB: if (n_entry > 0) hmax_push(top, entry[0]); // the entry alone: no search at all
     for (int i = 0; i < n_entry; i++) {
@@ -286,19 +327,41 @@ static void search_layer(RagHnsw *h, const float *q, const HnswItem *entry, int 
             if (!visited_test_set(h, l[j])) u[nu++] = l[j];
         // Each row is fetched from memory a few neighbours ahead of its distance, so the
         // loads overlap the arithmetic (a row is 49 cache lines at d = 784).
-        for (int j = 0; j < nu && j < HNSW_PREFETCH_AHEAD; j++) prefetch_vec(h, u[j]);
+        for (int j = 0; j < nu && j < h->pf_ahead; j++) prefetch_vec(h, u[j]);
         for (int j = 0; j < nu; j++) {
             int32_t e = u[j];
-            if (j + HNSW_PREFETCH_AHEAD < nu) prefetch_vec(h, u[j + HNSW_PREFETCH_AHEAD]);
+            if (j + h->pf_ahead < nu) prefetch_vec(h, u[j + h->pf_ahead]);
             HnswItem x = {hnsw_dist(h, q, node_vec(h, e)), e};
             if (top->n < ef || item_less(x, top->a[0])) {
                 hmin_push(cand, x);
+                prefetch_links(h, e, level);
                 hmax_push(top, x);
                 if (top->n > ef) hmax_pop(top);
             }
         }
     }
     // END EXERCISE
+}
+
+// SEARCH-LAYER with ef = 1 from one entry, as the descent through the upper layers runs it,
+// written as the greedy walk it amounts to: scan the current node's neighbours, keep the
+// nearest (by item_less), move there while it is nearer than where the walk stands. It returns
+// the node search_layer(h, q, &ep, 1, level, 1, ...) returns: with ef = 1 every expansion is
+// of the best node so far, and a node that search skips as visited was already no nearer
+// than the best, so here it is not taken either. Without the heaps and the visited tags this
+// costs little more than its distances.
+static HnswItem greedy_search(const RagHnsw *h, const float *q, HnswItem ep, int level)
+{
+    for (;;) {
+        const int32_t *l = node_links(h, ep.id, level);
+        HnswItem best = ep;
+        for (int j = 1; j <= l[0]; j++) {
+            HnswItem x = {hnsw_dist(h, q, node_vec(h, l[j])), l[j]};
+            if (item_less(x, best)) best = x;
+        }
+        if (best.id == ep.id) return ep;
+        ep = best;
+    }
 }
 
 // Empties the max-heap `top` into h->sel[0..n), nearest first. Returns n.
@@ -330,6 +393,8 @@ static RagHnsw *hnsw_alloc(int64_t dim, RagMetric metric, int M, int efc, int ef
     h->efc = efc;
     h->ef = ef;
     h->mL = 1.0 / log((double)M);
+    int64_t lines = h->ds / 16; // 64-byte lines per row
+    h->pf_ahead = lines * 2 >= HNSW_PREFETCH_INFLIGHT ? 2 : (int)(HNSW_PREFETCH_INFLIGHT / lines);
     h->entry = -1;
     h->max_level = -1;
     h->qbuf = aligned_alloc(64, (size_t)h->ds * sizeof(float));
@@ -489,10 +554,7 @@ static void insert_node(RagHnsw *h, int32_t id)
     }
     HnswItem ep = {hnsw_dist(h, q, node_vec(h, h->entry)), h->entry};
     // Greedy descent through the layers above the new node's top.
-    for (int lc = h->max_level; lc > lvl; lc--) {
-        search_layer(h, q, &ep, 1, lc, 1, &h->top);
-        ep = h->top.a[0];
-    }
+    for (int lc = h->max_level; lc > lvl; lc--) ep = greedy_search(h, q, ep, lc);
     for (int lc = (lvl < h->max_level ? lvl : h->max_level); lc >= 0; lc--) {
         search_layer(h, q, &ep, 1, lc, h->efc, &h->top);
         int n = drain_sorted(h, &h->top);
@@ -540,6 +602,29 @@ int rag_hnsw_delete(RagHnsw *h, int64_t id)
 // Search
 // ---------------------------------------------------------------------------
 
+// The k nearest live items of the heap `top` into h->sel[0..returned), nearest first: the
+// first k live items of drain_sorted's order, without sorting all ef of them. One pass keeps
+// a sorted list of the best k so far; an item nearer than its last is inserted in place. Most
+// items are farther and cost one comparison (for k up to HNSW_SMALL_K, where it is used); a
+// full drain pops all ef, each pop a heap sift of log2(ef) unpredictable steps.
+static int best_live(RagHnsw *h, const HnswHeap *top, int k)
+{
+    if (k > h->sel_cap) {
+        h->sel_cap = k;
+        h->sel = xrealloc(h->sel, (size_t)k * sizeof *h->sel);
+    }
+    HnswItem *s = h->sel;
+    int m = 0;
+    for (int i = 0; i < top->n; i++) {
+        HnswItem x = top->a[i];
+        if (h->deleted[x.id] || (m == k && !item_less(x, s[k - 1]))) continue;
+        int j = m < k ? m++ : k - 1;
+        for (; j > 0 && item_less(x, s[j - 1]); j--) s[j] = s[j - 1];
+        s[j] = x;
+    }
+    return m;
+}
+
 void rag_hnsw_set_ef(RagHnsw *h, int ef)
 {
     CHECK(ef >= 1, "rag_hnsw_set_ef: ef %d must be >= 1", ef);
@@ -556,21 +641,21 @@ int64_t rag_hnsw_search(RagHnsw *h, const float *q, int64_t k, RagHit *out)
     if (live == 0) return 0;
     const float *qq = prepare_query(h, q);
     HnswItem ep = {hnsw_dist(h, qq, node_vec(h, h->entry)), h->entry};
-    for (int lc = h->max_level; lc > 0; lc--) {
-        search_layer(h, qq, &ep, 1, lc, 1, &h->top);
-        ep = h->top.a[0];
-    }
+    for (int lc = h->max_level; lc > 0; lc--) ep = greedy_search(h, qq, ep, lc);
     int64_t want = k < live ? k : live;
     int64_t ef = h->ef > k ? h->ef : k;
     if (ef > h->n) ef = h->n;
     for (;;) {
         search_layer(h, qq, &ep, 1, 0, (int)ef, &h->top);
-        int n = drain_sorted(h, &h->top);
         int64_t got = 0;
-        for (int i = 0; i < n && got < k; i++) {
-            if (h->deleted[h->sel[i].id]) continue;
-            out[got++] = (RagHit){h->sel[i].id, -h->sel[i].d};
+        if (k <= HNSW_SMALL_K) {
+            got = best_live(h, &h->top, (int)k);
+        } else {
+            int n = drain_sorted(h, &h->top);
+            for (int i = 0; i < n && got < k; i++)
+                if (!h->deleted[h->sel[i].id]) h->sel[got++] = h->sel[i];
         }
+        for (int64_t i = 0; i < got; i++) out[i] = (RagHit){h->sel[i].id, -h->sel[i].d};
         // Enough live hits, or nothing more to widen: done (see deletion in hnsw.h).
         if (got >= want || ef >= h->n) return got;
         ef = ef * 2 < h->n ? ef * 2 : h->n;
