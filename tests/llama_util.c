@@ -3,8 +3,7 @@
  */
 #include "tests/llama_util.h"
 
-#include "core/rng.h"
-#include "nn/params.h"
+#include "tests/model_util.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -114,12 +113,6 @@ TfModel *llama_ref_spread_model(int C, int L, int H, int KVH, int F, int V, bool
     c.d_ff = F, c.tie_embeddings = tied;
     ck_assert_int_eq(tf_config_check(&c), 0);
     TfModel *m = tf_model_create(&c, seed);
-    Rng r;
-    rng_init(&r, seed + 1);
-    for (int i = 0; i < nn_params_count(m->params); i++) {
-        const NnParam *p = nn_params_at(m->params, i);
-        bool norm = strstr(p->name, "norm.weight") != NULL;
-        tensor_fill_normal(p->t, &r, norm ? 1.0f : 0.0f, norm ? 0.2f : 0.3f);
-    }
+    test_model_redraw(m, seed + 1, 0.3f);
     return m;
 }

@@ -7,6 +7,7 @@
  */
 #include "core/rng.h"
 #include "nn/params.h"
+#include "tests/model_util.h"
 #include "tests/test_util.h"
 #include "transformer/generate.h"
 #include "transformer/model.h"
@@ -31,25 +32,8 @@ static TfModel *random_model(TfArch arch, int n_kv_head, bool tied, uint64_t see
     c.tie_embeddings = tied;
     ck_assert_int_eq(tf_config_check(&c), ERR_OK);
     TfModel *m = tf_model_create(&c, seed);
-    // Overwrite everything: norm gains around 1, biases and weights of a size that makes
-    // logits O(1) (GPT-2's init makes the model nearly an identity, hiding mistakes).
-    Rng r;
-    rng_init(&r, seed + 1);
-    for (int i = 0; i < nn_params_count(m->params); i++) {
-        const NnParam *p = nn_params_at(m->params, i);
-        bool is_norm = strstr(p->name, "norm.weight") != NULL;
-        bool is_bias = strstr(p->name, ".bias") != NULL;
-        float std = is_norm ? 0.2f : is_bias ? 0.1f : 0.25f;
-        tensor_fill_normal(p->t, &r, is_norm ? 1.0f : 0.0f, std);
-    }
+    test_model_redraw(m, seed + 1, 0.25f);
     return m;
-}
-
-static void random_tokens(int32_t *tok, int n, int V, uint64_t seed)
-{
-    Rng r;
-    rng_init(&r, seed);
-    for (int i = 0; i < n; i++) tok[i] = (int32_t)rng_below(&r, (uint32_t)V);
 }
 
 // Graph logits (T, V) of one sequence, copied into `out`.
@@ -69,7 +53,7 @@ static void check_routes(TfModel *m)
 {
     int V = m->cfg.vocab;
     int32_t tok[T_SEQ];
-    random_tokens(tok, T_SEQ, V, 5);
+    test_random_tokens(tok, T_SEQ, V, 5);
     float *ref = malloc(sizeof(float) * T_SEQ * V);
     graph_logits(m, tok, T_SEQ, ref);
     // The logits must not be trivially small, or the tolerance would mean nothing.
@@ -139,7 +123,7 @@ START_TEST(test_infer_rewind)
     TfModel *m = random_model(TF_LLAMA, 2, true, 15);
     int V = m->cfg.vocab;
     int32_t a[10], b[10];
-    random_tokens(a, 10, V, 1);
+    test_random_tokens(a, 10, V, 1);
     memcpy(b, a, sizeof a);
     b[6] = (a[6] + 1) % V;
     b[8] = (a[8] + 3) % V;

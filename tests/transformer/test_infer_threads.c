@@ -10,6 +10,7 @@
  */
 #include "core/rng.h"
 #include "nn/params.h"
+#include "tests/model_util.h"
 #include "tests/test_util.h"
 #include "transformer/generate.h"
 #include "transformer/model.h"
@@ -37,24 +38,8 @@ static TfModel *wide_model(TfArch arch, int n_kv_head, bool tied, uint64_t seed)
     c.tie_embeddings = tied;
     ck_assert_int_eq(tf_config_check(&c), ERR_OK);
     TfModel *m = tf_model_create(&c, seed);
-    // Weights of a size that makes the logits O(1), biases and norm gains random too.
-    Rng r;
-    rng_init(&r, seed + 1);
-    for (int i = 0; i < nn_params_count(m->params); i++) {
-        const NnParam *p = nn_params_at(m->params, i);
-        bool is_norm = strstr(p->name, "norm.weight") != NULL;
-        bool is_bias = strstr(p->name, ".bias") != NULL;
-        float std = is_norm ? 0.2f : is_bias ? 0.1f : 0.08f;
-        tensor_fill_normal(p->t, &r, is_norm ? 1.0f : 0.0f, std);
-    }
+    test_model_redraw(m, seed + 1, 0.08f);
     return m;
-}
-
-static void random_tokens(int32_t *tok, int n, int V, uint64_t seed)
-{
-    Rng r;
-    rng_init(&r, seed);
-    for (int i = 0; i < n; i++) tok[i] = (int32_t)rng_below(&r, (uint32_t)V);
 }
 
 // Logits of every position (T_SEQ, V) decoding token by token, then those of a prefill of
@@ -63,7 +48,7 @@ static void run_routes(TfModel *m, int threads, float *dec, float *pre, float *c
 {
     int V = m->cfg.vocab;
     int32_t tok[T_SEQ];
-    random_tokens(tok, T_SEQ, V, 21);
+    test_random_tokens(tok, T_SEQ, V, 21);
     TfInfer *s = tf_infer_create(m, T_SEQ);
     tf_infer_set_threads(s, threads);
     for (int t = 0; t < T_SEQ; t++)
@@ -141,7 +126,7 @@ START_TEST(test_threads_match_graph)
     TfModel *m = wide_model(TF_LLAMA, 2, false, 35);
     int V = m->cfg.vocab, T = 12;
     int32_t tok[12];
-    random_tokens(tok, T, V, 22);
+    test_random_tokens(tok, T, V, 22);
     Graph *g = graph_create(0);
     graph_set_grad_enabled(g, false);
     Tensor *t = tensor_from_i32(graph_arena(g), 2, (int64_t[]){1, T}, tok);
@@ -170,7 +155,7 @@ START_TEST(test_threads_switch_midway)
     TfModel *m = wide_model(TF_LLAMA, 4, true, 36);
     int V = m->cfg.vocab;
     int32_t tok[T_SEQ];
-    random_tokens(tok, T_SEQ, V, 23);
+    test_random_tokens(tok, T_SEQ, V, 23);
     float *want = malloc(sizeof(float) * V);
     TfInfer *s = tf_infer_create(m, T_SEQ);
     tf_infer_set_threads(s, 1);
