@@ -27,13 +27,19 @@ RagEmbedder rag_embedder_w2v(const NnW2v *w2v, float sif_a)
     e.center_ = malloc((size_t)D * sizeof *e.center_);
     CHECK(c && e.center_, "rag_embedder_w2v: out of memory");
     for (int64_t i = 0; i < w2v->vocab; i++) {
-        double p = (double)w2v->counts[i] / e.total_count_;
-        double s = sif_a > 0 ? sif_a / (sif_a + p) : 1.0;
+        double p = (double)w2v->counts[i] / e.total_count_, s = rag_embed_sif(&e, i);
         for (int64_t j = 0; j < D; j++) c[j] += p * s * w2v->unit[i * D + j];
     }
     for (int64_t j = 0; j < D; j++) e.center_[j] = (float)c[j];
     free(c);
     return e;
+}
+
+double rag_embed_sif(const RagEmbedder *e, int64_t id)
+{
+    CHECK(e->kind == RAG_EMBED_W2V, "rag_embed_sif: not a word-vector embedder");
+    if (e->sif_a <= 0 || id < 0) return 1.0;
+    return e->sif_a / (e->sif_a + (double)e->w2v->counts[id] / e->total_count_);
 }
 
 void rag_embedder_deinit(RagEmbedder *e)
@@ -99,11 +105,7 @@ static int64_t embed_w2v(const RagEmbedder *e, const char *text, int64_t len, fl
     while (nn_w2v_next_word(buf, &pos, word)) {
         int64_t id = nn_w2v_find(m, word);
         if (id < 0) continue;
-        float s = 1.0f;
-        if (e->sif_a > 0) {
-            double p = (double)m->counts[id] / e->total_count_;
-            s = (float)(e->sif_a / (e->sif_a + p));
-        }
+        float s = (float)rag_embed_sif(e, id);
         const float *u = m->unit + id * D;
         for (int64_t j = 0; j < D; j++) acc[j] += s * u[j] - e->center_[j];
         known++;

@@ -77,6 +77,10 @@ RagEmbedder rag_embedder_w2v_proj(const NnW2v *w2v, float sif_a, const float *pr
 // A mean-pooled transformer embedder (dim = C). max_tokens <= 0 means the model's ctx.
 RagEmbedder rag_embedder_tf(TfModel *model, TfBpe *bpe, int max_tokens);
 
+// The SIF weight s(w) = a / (a + p(w)) of word id of a W2V embedder, p(w) its corpus
+// probability; 1 when a = 0 or id < 0 (an unknown word counts as rarer than any known one).
+double rag_embed_sif(const RagEmbedder *e, int64_t id);
+
 // Releases what the embedder owns (the W2V centre vector); safe on any embedder, twice too.
 void rag_embedder_deinit(RagEmbedder *e);
 

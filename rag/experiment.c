@@ -71,7 +71,7 @@ int rag_experiment_run(RagRetriever *r, const RagBenchmark *bm, const RagExpConf
     CHECK(sel, "rag_experiment_run: out of memory");
     // 2. The reranker, on train queries only.
     int rc = ERR_OK;
-    if (c->max_train > 0 && rag_retriever_w2v(r)) {
+    if (c->max_train > 0 && rag_retriever_words(r)) {
         select_queries(bm, false, c->max_train, sel);
         rc = rag_retriever_train_reranker(r, (const char *const *)bm->queries, &bm->qrels, sel,
                                           &out->n_train_pairs);
@@ -88,7 +88,7 @@ int rag_experiment_run(RagRetriever *r, const RagBenchmark *bm, const RagExpConf
     CHECK(runs && n_hits, "rag_experiment_run: out of memory");
     int64_t depth = c->k > 10 ? c->k : 10;
     for (int m = 0; m < RAG_SEARCH_MODE_COUNT && rc == ERR_OK; m++) {
-        if (m == RAG_SEARCH_RERANK && !rag_retriever_w2v(r)) {
+        if (m == RAG_SEARCH_RERANK && !rag_retriever_words(r)) {
             for (int j = 0; j < RAG_EXP_N_METRICS; j++) out->values[m][j] = NAN;
             continue;
         }

@@ -96,12 +96,10 @@ static float relevance(RagRetriever *r, const RagPipelineConfig *cfg, const char
 {
     if (cfg->mode == RAG_SEARCH_RERANK && rag_retriever_reranker(r))
         return 1.0f / (1.0f + expf(-h->score));
-    const NnW2v *w2v = rag_retriever_w2v(r);
+    const RagEmbedder *words = rag_retriever_words(r);
+    if (!words) return 1.0f; // nothing to judge by: the gate stays open
     RagChunkRef c = rag_retriever_chunk(r, h->id);
-    if (!w2v) return 1.0f; // nothing to judge by: the gate stays open
-    float f[RAG_RERANK_NF];
-    rag_rerank_features(w2v, 1e-3f, q, (int64_t)strlen(q), c.text, c.end - c.start, 0, 0, 0, f);
-    return f[4];
+    return rag_word_overlap(words, q, (int64_t)strlen(q), c.text, c.end - c.start);
 }
 
 static int sentence_cmp(const void *pa, const void *pb)
@@ -183,7 +181,7 @@ int rag_answer(RagRetriever *r, const RagPipelineConfig *cfg, const char *questi
     }
 
     // The model's choice among the sentences.
-    const NnW2v *w2v = rag_retriever_w2v(r);
+    const RagEmbedder *words = rag_retriever_words(r);
     TfInfer *st = NULL;
     int32_t *qp = NULL, *ap = NULL;
     int nqp = 0, nap = 0;
@@ -205,9 +203,9 @@ int rag_answer(RagRetriever *r, const RagPipelineConfig *cfg, const char *questi
     for (int i = 0; i < n_sent; i++) {
         Sentence *s = &sent[i];
         int64_t len = s->end - s->start;
-        s->maxsim = w2v ? rag_maxsim(w2v, 1e-3f, question, (int64_t)strlen(question),
-                                     s->text + s->start, len)
-                        : 0.0f;
+        s->maxsim = words ? rag_maxsim(words, question, (int64_t)strlen(question),
+                                       s->text + s->start, len)
+                          : 0.0f;
         s->pmi = st ? sentence_pmi(st, cfg->bpe, qp, nqp, ap, nap, s->text + s->start, len) : 0;
         s->score = s->maxsim + cfg->pmi_weight * s->pmi;
     }

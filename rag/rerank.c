@@ -46,23 +46,9 @@ static Words split_words(const char *text, int64_t len)
     return ws;
 }
 
-static double total_count(const NnW2v *w2v)
+static float maxsim_words(const RagEmbedder *e, const Words *q, const Words *p)
 {
-    double t = 0;
-    for (int64_t i = 0; i < w2v->vocab; i++) t += (double)w2v->counts[i];
-    return t;
-}
-
-// SIF weight of a word id (1 for unknown words: rarer than anything in the vocabulary).
-static double sif(const NnW2v *w2v, double total, float a, int64_t id)
-{
-    if (a <= 0 || id < 0) return 1.0;
-    return a / (a + (double)w2v->counts[id] / total);
-}
-
-static float maxsim_words(const NnW2v *w2v, double total, float a, const Words *q,
-                          const Words *p)
-{
+    const NnW2v *w2v = e->w2v;
     int64_t D = w2v->dim;
     int64_t *qid = malloc((size_t)q->n * sizeof *qid), *pid = malloc((size_t)p->n * sizeof *pid);
     CHECK(qid && pid, "rag_maxsim: out of memory");
@@ -89,7 +75,7 @@ static float maxsim_words(const NnW2v *w2v, double total, float a, const Words *
         for (int i = 0; i < nq; i++) {
             float best = S[(int64_t)i * np];
             for (int j = 1; j < np; j++) best = fmaxf(best, S[(int64_t)i * np + j]);
-            double s = sif(w2v, total, a, qid[i]);
+            double s = rag_embed_sif(e, qid[i]);
             num += s * best, den += s;
         }
         result = (float)(num / den);
@@ -99,40 +85,51 @@ static float maxsim_words(const NnW2v *w2v, double total, float a, const Words *
     return result;
 }
 
-float rag_maxsim(const NnW2v *w2v, float sif_a, const char *q, int64_t qlen, const char *p,
-                 int64_t plen)
+float rag_maxsim(const RagEmbedder *e, const char *q, int64_t qlen, const char *p, int64_t plen)
 {
-    CHECK(w2v && w2v->unit, "rag_maxsim: word vectors need unit rows (nn_w2v_normalize)");
+    CHECK(e && e->kind == RAG_EMBED_W2V, "rag_maxsim: needs a word-vector embedder");
     Words wq = split_words(q, qlen), wp = split_words(p, plen);
-    float r = maxsim_words(w2v, total_count(w2v), sif_a, &wq, &wp);
+    float r = maxsim_words(e, &wq, &wp);
     free(wq.w), free(wp.w);
     return r;
 }
 
 static int word_cmp(const void *a, const void *b) { return strcmp(a, b); }
 
-void rag_rerank_features(const NnW2v *w2v, float sif_a, const char *q, int64_t qlen,
-                         const char *p, int64_t plen, float bm25_norm, float dense_cos,
-                         float rrf, float *f)
+static float overlap_words(const RagEmbedder *e, const Words *wq, Words *wp)
 {
-    CHECK(w2v && w2v->unit && f, "rag_rerank_features: bad arguments");
-    double total = total_count(w2v);
+    int np = wp->n;
+    qsort(wp->w, (size_t)np, sizeof *wp->w, word_cmp);
+    double hit = 0, all = 0;
+    for (int i = 0; i < wq->n; i++) {
+        double s = rag_embed_sif(e, nn_w2v_find(e->w2v, wq->w[i]));
+        all += s;
+        if (np > 0 && bsearch(wq->w[i], wp->w, (size_t)np, sizeof *wp->w, word_cmp)) hit += s;
+    }
+    return all > 0 ? (float)(hit / all) : 0.0f;
+}
+
+float rag_word_overlap(const RagEmbedder *e, const char *q, int64_t qlen, const char *p,
+                       int64_t plen)
+{
+    CHECK(e && e->kind == RAG_EMBED_W2V, "rag_word_overlap: needs a word-vector embedder");
+    Words wq = split_words(q, qlen), wp = split_words(p, plen);
+    float r = overlap_words(e, &wq, &wp);
+    free(wq.w), free(wp.w);
+    return r;
+}
+
+void rag_rerank_features(const RagEmbedder *e, const char *q, int64_t qlen, const char *p,
+                         int64_t plen, float bm25_norm, float dense_cos, float rrf, float *f)
+{
+    CHECK(e && e->kind == RAG_EMBED_W2V && f, "rag_rerank_features: bad arguments");
     Words wq = split_words(q, qlen), wp = split_words(p, plen);
     f[0] = bm25_norm;
     f[1] = dense_cos;
     f[2] = 60.0f * rrf;
-    f[3] = maxsim_words(w2v, total, sif_a, &wq, &wp);
-    // Verbatim overlap: the SIF-weighted share of query words that occur in the passage.
-    int np = wp.n;
-    qsort(wp.w, (size_t)np, sizeof *wp.w, word_cmp);
-    double hit = 0, all = 0;
-    for (int i = 0; i < wq.n; i++) {
-        double s = sif(w2v, total, sif_a, nn_w2v_find(w2v, wq.w[i]));
-        all += s;
-        if (np > 0 && bsearch(wq.w[i], wp.w, (size_t)np, sizeof *wp.w, word_cmp)) hit += s;
-    }
-    f[4] = all > 0 ? (float)(hit / all) : 0.0f;
-    f[5] = (float)log1p((double)np);
+    f[3] = maxsim_words(e, &wq, &wp);
+    f[5] = (float)log1p((double)wp.n);
+    f[4] = overlap_words(e, &wq, &wp); // sorts wp's words
     free(wq.w), free(wp.w);
 }
 

@@ -9,7 +9,7 @@
  *   Late interaction (MaxSim, as in ColBERT, here over the week-2 word vectors): every query
  *   word looks for its best match among the chunk's words,
  *       maxsim(q, p) = sum_{w in q} s(w) max_{v in p} cos(u_w, u_v) / sum_{w in q} s(w),
- *   with the SIF weight s(w) = a / (a + p(w)) of embed.h, so "the" matching "the" counts for
+ *   with the SIF weight s(w) = a / (a + p(w)) of embed.h (rag_embed_sif), so "the" matching "the" counts for
  *   little and "protocol" matching "protocols" counts a lot. A chunk that mentions each query
  *   concept somewhere scores high even when its averaged vector is diluted by other topics.
  *
@@ -24,13 +24,18 @@
  * times 60, MaxSim, the SIF-weighted share of query words present verbatim in the chunk, and
  * log(1 + chunk words).
  *
+ * The word vectors and their weights come from a W2V embedder (embed.h), which computes the
+ * corpus totals once at creation: a query scores ~50 candidates, so nothing here may walk
+ * the vocabulary per call.
+ *
  * Ownership: RagRerankModel is a plain value. Borrowed pointers everywhere else.
  * Errors: rag_rerank_train returns ERR_INVALID when the labels are all one class; bad
  * arguments are bugs (CHECK).
  *
  * Usage:
  *     float f[RAG_RERANK_NF];
- *     rag_rerank_features(w2v, 1e-3f, q, qlen, chunk, clen, bm25_norm, cosine, rrf, f);
+ *     RagEmbedder words = rag_embedder_w2v(&w2v, 1e-3f);
+ *     rag_rerank_features(&words, q, qlen, chunk, clen, bm25_norm, cosine, rrf, f);
  *     ... collect X (n, RAG_RERANK_NF) and labels y (n) over training queries ...
  *     RagRerankModel rm;
  *     if (rag_rerank_train(X, y, n, 1e-3, &rm) != ERR_OK) die(err_msg());
@@ -39,7 +44,7 @@
 #ifndef RAG_RERANK_H
 #define RAG_RERANK_H
 
-#include "nn/word2vec.h"
+#include "rag/embed.h"
 
 #include <stdint.h>
 
@@ -56,16 +61,19 @@ typedef struct {
 const char *rag_rerank_feature_name(int i);
 
 // MaxSim late interaction of query q (qlen bytes) against passage p (plen bytes) over the unit
-// word vectors w2v->unit with SIF weights (a = sif_a; 0 = unweighted). In [-1, 1]; 0 when the
-// query has no known word or the passage none.
-float rag_maxsim(const NnW2v *w2v, float sif_a, const char *q, int64_t qlen, const char *p,
-                 int64_t plen);
+// word vectors of the W2V embedder e with its SIF weights (sif_a 0 = unweighted). In [-1, 1];
+// 0 when the query has no known word or the passage none.
+float rag_maxsim(const RagEmbedder *e, const char *q, int64_t qlen, const char *p, int64_t plen);
+
+// The SIF-weighted share of the query's words that occur verbatim in the passage, in [0, 1]
+// (the "overlap" feature; unknown words weigh 1). 0 for a query without words.
+float rag_word_overlap(const RagEmbedder *e, const char *q, int64_t qlen, const char *p,
+                       int64_t plen);
 
 // The RAG_RERANK_NF features of one (query, candidate) pair into f, given the candidate's
 // first-stage signals (see the top of the file).
-void rag_rerank_features(const NnW2v *w2v, float sif_a, const char *q, int64_t qlen,
-                         const char *p, int64_t plen, float bm25_norm, float dense_cos,
-                         float rrf, float *f);
+void rag_rerank_features(const RagEmbedder *e, const char *q, int64_t qlen, const char *p,
+                         int64_t plen, float bm25_norm, float dense_cos, float rrf, float *f);
 
 // Fits the logistic model to n pairs: X (n, RAG_RERANK_NF) row-major, y (n) in {0, 1}, L2
 // strength l2 (on the weights, not the bias). Fills *out.

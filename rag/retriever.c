@@ -29,6 +29,7 @@ struct RagRetriever {
     RagRetrieverConfig cfg;
     const RagEmbedder *emb; // borrowed
     const NnW2v *w2v;       // borrowed, may be NULL
+    RagEmbedder words;      // W2V embedder over w2v for the reranker (kind unused when NULL)
     int64_t dim;            // d
     Doc *docs;
     int64_t n_docs, docs_cap;
@@ -106,6 +107,7 @@ int rag_retriever_create(const RagRetrieverConfig *cfg, const RagEmbedder *emb,
     r->cfg = *cfg;
     r->emb = emb;
     r->w2v = w2v;
+    if (w2v) r->words = rag_embedder_w2v(w2v, cfg->sif_a);
     r->dim = emb->dim;
     rc = rag_bm25_create_ex(&cfg->bm25, &r->bm25);
     if (rc != ERR_OK) {
@@ -137,6 +139,7 @@ void rag_retriever_free(RagRetriever *r)
     rag_bm25_free(r->bm25);
     rag_flat_free(r->flat);
     rag_hnsw_free(r->hnsw);
+    rag_embedder_deinit(&r->words);
     free(r);
 }
 
@@ -365,7 +368,7 @@ int64_t rag_retriever_search(RagRetriever *r, RagSearchMode m, const char *query
                     }
                 RagChunkRef c = rag_retriever_chunk(r, id);
                 float f[RAG_RERANK_NF];
-                rag_rerank_features(r->w2v, r->cfg.sif_a, query, qlen, c.text, c.end - c.start,
+                rag_rerank_features(&r->words, query, qlen, c.text, c.end - c.start,
                                     bm, dot(q, r->vecs + id * r->dim, r->dim), fused[i].score,
                                     f);
                 // Before training, MaxSim alone orders the pool.
@@ -446,7 +449,7 @@ int rag_retriever_train_reranker(RagRetriever *r, const char *const *queries,
                     break;
                 }
             RagChunkRef c = rag_retriever_chunk(r, id);
-            rag_rerank_features(r->w2v, r->cfg.sif_a, query, (int64_t)strlen(query), c.text,
+            rag_rerank_features(&r->words, query, (int64_t)strlen(query), c.text,
                                 c.end - c.start, bm, dot(q, r->vecs + id * r->dim, r->dim),
                                 fused[i].score, X + n * RAG_RERANK_NF);
             uint8_t rel = 0;
@@ -469,7 +472,10 @@ void rag_retriever_set_reranker(RagRetriever *r, const RagRerankModel *m)
     if (m) r->model = *m;
 }
 
-const NnW2v *rag_retriever_w2v(const RagRetriever *r) { return r->w2v; }
+const RagEmbedder *rag_retriever_words(const RagRetriever *r)
+{
+    return r->w2v ? &r->words : NULL;
+}
 
 const RagRerankModel *rag_retriever_reranker(const RagRetriever *r)
 {

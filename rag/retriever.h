@@ -141,8 +141,9 @@ int64_t rag_retriever_search_docs(RagRetriever *r, RagSearchMode m, const char *
 int rag_retriever_train_reranker(RagRetriever *r, const char *const *queries,
                                  const RagQrels *qrels, const bool *use, int64_t *pairs);
 
-// The word vectors given at creation (borrowed), or NULL.
-const NnW2v *rag_retriever_w2v(const RagRetriever *r);
+// The word-vector embedder (SIF weight cfg.sif_a) over the w2v given at creation, which the
+// reranker's features use (borrowed, owned by r), or NULL without word vectors.
+const RagEmbedder *rag_retriever_words(const RagRetriever *r);
 
 // Uses a reranker model fitted elsewhere (copied; NULL forgets it): e.g. one fitted on a
 // benchmark's retriever with the same chunker, BM25 and embedder, so the features mean the same.

@@ -173,12 +173,7 @@ typedef struct {
 } TuneData;
 
 // s(w) = a / (a + p(w)) as embed.c computes it (1 when a = 0).
-static float sif_weight(const RagEmbedder *e, int64_t id)
-{
-    if (e->sif_a <= 0) return 1.0f;
-    double p = (double)e->w2v->counts[id] / e->total_count_;
-    return (float)(e->sif_a / (e->sif_a + p));
-}
+static float sif_weight(const RagEmbedder *e, int64_t id) { return (float)rag_embed_sif(e, id); }
 
 // Appends text's bag of known words as text number t; returns the known occurrences.
 static int64_t add_bag(TuneData *d, const RagEmbedder *e, const char *text, int64_t t)

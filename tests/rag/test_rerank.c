@@ -53,15 +53,17 @@ START_TEST(test_maxsim_formula)
     NnW2v m = make_w2v();
     const char *q = "kernel packets, zebra";
     const char *p = "The compiler sends memory to the host";
-    float got = rag_maxsim(&m, 1e-2f, q, (int64_t)strlen(q), p, (int64_t)strlen(p));
+    RagEmbedder e = rag_embedder_w2v(&m, 1e-2f);
+    float got = rag_maxsim(&e, q, (int64_t)strlen(q), p, (int64_t)strlen(p));
     const char *qw[] = {"kernel", "packets", "zebra"};
     const char *pw[] = {"the", "compiler", "sends", "memory", "to", "the", "host"};
     ck_assert_double_eq_tol(got, ref_maxsim(&m, 1e-2, qw, 3, pw, 7), 1e-5);
     // A passage containing every query word scores exactly 1.
     const char *p2 = "packets and kernel";
-    ck_assert_float_eq_tol(rag_maxsim(&m, 1e-2f, q, (int64_t)strlen(q), p2, 18), 1.0f, 1e-5);
+    ck_assert_float_eq_tol(rag_maxsim(&e, q, (int64_t)strlen(q), p2, 18), 1.0f, 1e-5);
     // No known word: 0.
-    ck_assert_float_eq(rag_maxsim(&m, 1e-2f, "zebra", 5, p, (int64_t)strlen(p)), 0.0f);
+    ck_assert_float_eq(rag_maxsim(&e, "zebra", 5, p, (int64_t)strlen(p)), 0.0f);
+    rag_embedder_deinit(&e);
     nn_w2v_deinit(&m);
 }
 END_TEST
@@ -72,8 +74,8 @@ START_TEST(test_features)
     const char *q = "kernel memory zebra";
     const char *p = "the kernel schedules processes";
     float f[RAG_RERANK_NF];
-    rag_rerank_features(&m, 0.0f, q, (int64_t)strlen(q), p, (int64_t)strlen(p), 0.5f, 0.25f,
-                        0.02f, f);
+    RagEmbedder e = rag_embedder_w2v(&m, 0.0f);
+    rag_rerank_features(&e, q, (int64_t)strlen(q), p, (int64_t)strlen(p), 0.5f, 0.25f, 0.02f, f);
     ck_assert_float_eq(f[0], 0.5f);
     ck_assert_float_eq(f[1], 0.25f);
     ck_assert_float_eq_tol(f[2], 1.2f, 1e-6);
@@ -81,6 +83,9 @@ START_TEST(test_features)
     ck_assert_float_eq_tol(f[4], 1.0f / 3.0f, 1e-6);
     ck_assert_float_eq_tol(f[5], (float)log1p(4.0), 1e-6);
     ck_assert_str_eq(rag_rerank_feature_name(3), "maxsim");
+    // The overlap on its own is the same feature.
+    ck_assert_float_eq(rag_word_overlap(&e, q, (int64_t)strlen(q), p, (int64_t)strlen(p)), f[4]);
+    rag_embedder_deinit(&e);
     nn_w2v_deinit(&m);
 }
 END_TEST
