@@ -4,8 +4,11 @@
 #include "tests/llama_util.h"
 
 #include "tests/model_util.h"
+#include "transformer/generate.h"
+#include "transformer/sample.h"
 
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,4 +118,25 @@ TfModel *llama_ref_spread_model(int C, int L, int H, int KVH, int F, int V, bool
     TfModel *m = tf_model_create(&c, seed);
     test_model_redraw(m, seed + 1, 0.3f);
     return m;
+}
+
+void llama_ref_engine_eval(const TfModel *m, const int32_t *ids, int n, int n_gen,
+                           float *logits, int32_t *greedy)
+{
+    int V = m->cfg.vocab;
+    TfInfer *s = tf_infer_create(m, n + n_gen);
+    const float *lg = tf_infer_forward(s, ids, n, 0);
+    memcpy(logits, lg, sizeof(float) * (size_t)V);
+    for (int g = 0; g < n_gen; g++) {
+        greedy[g] = tf_sample_argmax(lg, V);
+        lg = tf_infer_forward(s, &greedy[g], 1, n + g);
+    }
+    tf_infer_free(s);
+}
+
+double llama_ref_max_abs_diff(const float *a, const float *b, int n)
+{
+    double d = 0;
+    for (int i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - (double)b[i]));
+    return d;
 }

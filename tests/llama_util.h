@@ -32,6 +32,14 @@ int llama_ref_parse_tagged(const char *text, const char *tag, double *out, int c
 void llama_ref_eval(const char *driver, const char *gguf, const char *lora, float scale,
                     const int32_t *ids, int n, int n_gen, int V, float *logits, int32_t *greedy);
 
+// The engine's side of the same comparison: last-position logits (V) for ids[0..n) and the
+// greedy continuation of n_gen tokens, through the KV cache (transformer/generate.h).
+void llama_ref_engine_eval(const TfModel *m, const int32_t *ids, int n, int n_gen,
+                           float *logits, int32_t *greedy);
+
+// max_i |a[i] - b[i]| in double.
+double llama_ref_max_abs_diff(const float *a, const float *b, int n);
+
 // A llama model whose weights are redrawn N(0, 0.3) (norm gains N(1, 0.2)): logits with a
 // spread of several units, so greedy decoding has clear winners (GPT-2's 0.02 init gives
 // nearly flat logits, where greedy decoding is a coin toss). ctx = 128.

@@ -75,34 +75,12 @@ static void engine_graph_logits(TfModel *m, const int32_t *ids, float *logits)
     graph_free(g);
 }
 
-// The engine's last-position logits and greedy continuation through the KV cache (which
-// reads the weights directly: adapters must be merged to count).
-static void engine_infer(const TfModel *m, const int32_t *ids, float *logits, int32_t *greedy)
-{
-    const int V = m->cfg.vocab;
-    TfInfer *s = tf_infer_create(m, N_PROMPT + N_GEN);
-    const float *lg = tf_infer_forward(s, ids, N_PROMPT, 0);
-    memcpy(logits, lg, sizeof(float) * (size_t)V);
-    for (int g = 0; g < N_GEN; g++) {
-        greedy[g] = tf_sample_argmax(lg, V);
-        lg = tf_infer_forward(s, &greedy[g], 1, N_PROMPT + g);
-    }
-    tf_infer_free(s);
-}
-
-static double max_abs_diff(const float *a, const float *b, int n)
-{
-    double d = 0;
-    for (int i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - (double)b[i]));
-    return d;
-}
-
 static void check_logits(const float *ours, const float *theirs, int V, const char *what)
 {
     float lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < V; i++) lo = fminf(lo, theirs[i]), hi = fmaxf(hi, theirs[i]);
     ck_assert_msg(hi - lo > 2.0f, "%s: logits too flat to test (range %g)", what, hi - lo);
-    double d = max_abs_diff(ours, theirs, V);
+    double d = llama_ref_max_abs_diff(ours, theirs, V);
     printf("%s: max |logit diff| %.3g (tolerance %g), logit range %.2f\n", what, d, TOL,
            (double)(hi - lo));
     ck_assert_msg(d <= TOL, "%s: max |logit diff| %g > %g (first: engine %g %g, llama.cpp %g "
@@ -144,7 +122,7 @@ static void check_adapter(TfModel *m, NnLora *set, const char *name, const char 
     engine_graph_logits(m, ids, attached);
     tf_model_detach_lora(m);
     ck_assert_int_eq(nn_lora_merge(set), ERR_OK);
-    engine_infer(m, ids, merged, g_merged);
+    llama_ref_engine_eval(m, ids, N_PROMPT, N_GEN, merged, g_merged);
     llama_ref_eval(driver, base, lora, 1.0f, ids, N_PROMPT, N_GEN, V, theirs, g_theirs);
     llama_ref_eval(driver, base, NULL, 1.0f, ids, N_PROMPT, N_GEN, V, plain, NULL);
 
@@ -154,7 +132,7 @@ static void check_adapter(TfModel *m, NnLora *set, const char *name, const char 
     check_greedy(g_merged, g_theirs, what);
     snprintf(what, sizeof what, "%s: llama.cpp+adapter vs engine attached", name);
     check_logits(attached, theirs, V, what);
-    double effect = max_abs_diff(plain, theirs, V);
+    double effect = llama_ref_max_abs_diff(plain, theirs, V);
     printf("%s: the adapter moves llama.cpp's logits by up to %.3g\n", name, effect);
     ck_assert_msg(effect > MIN_EFFECT, "%s: llama.cpp's logits without the adapter differ by "
                   "only %g: the adapter had no effect, the test proves nothing", name, effect);
@@ -168,12 +146,12 @@ static void check_adapter(TfModel *m, NnLora *set, const char *name, const char 
                 if (s) s->scale *= 0.5f;
             }
         ck_assert_int_eq(nn_lora_merge(set), ERR_OK);
-        engine_infer(m, ids, merged, g_merged);
+        llama_ref_engine_eval(m, ids, N_PROMPT, N_GEN, merged, g_merged);
         llama_ref_eval(driver, base, lora, 0.5f, ids, N_PROMPT, N_GEN, V, theirs, g_theirs);
         snprintf(what, sizeof what, "%s: llama.cpp scale 0.5 vs engine half scale", name);
         check_logits(merged, theirs, V, what);
         check_greedy(g_merged, g_theirs, what);
-        ck_assert_msg(max_abs_diff(plain, theirs, V) > 0.5 * MIN_EFFECT, "%s: no effect", what);
+        ck_assert_msg(llama_ref_max_abs_diff(plain, theirs, V) > 0.5 * MIN_EFFECT, "%s: no effect", what);
     }
     ck_assert_int_eq(nn_lora_unmerge(set), ERR_OK);
     free(attached);

@@ -42,28 +42,6 @@
 // The engine side
 // ---------------------------------------------------------------------------
 
-// The engine's last-position logits (V,) and greedy continuation, through the KV cache.
-static void engine_eval(const TfModel *m, const int32_t *ids, int n, float *logits,
-                        int32_t *greedy)
-{
-    int V = m->cfg.vocab;
-    TfInfer *s = tf_infer_create(m, n + N_GEN);
-    const float *lg = tf_infer_forward(s, ids, n, 0);
-    memcpy(logits, lg, sizeof(float) * (size_t)V);
-    for (int g = 0; g < N_GEN; g++) {
-        greedy[g] = tf_sample_argmax(lg, V);
-        lg = tf_infer_forward(s, &greedy[g], 1, n + g);
-    }
-    tf_infer_free(s);
-}
-
-static double max_abs_diff(const float *a, const float *b, int n)
-{
-    double d = 0;
-    for (int i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - (double)b[i]));
-    return d;
-}
-
 // Exports m as `wtype`, runs both sides on a fixed prompt and checks the agreement.
 static void check_agreement(TfModel *m, TfGgufType wtype, const char *name, const char *driver)
 {
@@ -82,7 +60,7 @@ static void check_agreement(TfModel *m, TfGgufType wtype, const char *name, cons
         ck_assert_msg(tf_gguf_import(path, &mine, NULL) == ERR_OK, "import: %s", err_msg());
     float *ours = malloc(sizeof(float) * (size_t)V), *theirs = malloc(sizeof(float) * (size_t)V);
     int32_t g_ours[N_GEN], g_theirs[N_GEN];
-    engine_eval(mine, ids, N_PROMPT, ours, g_ours);
+    llama_ref_engine_eval(mine, ids, N_PROMPT, N_GEN, ours, g_ours);
     llama_ref_eval(driver, path, NULL, 1.0f, ids, N_PROMPT, N_GEN, V, theirs, g_theirs);
 
     // The logits must have a spread, or a small difference would prove nothing.
@@ -91,7 +69,7 @@ static void check_agreement(TfModel *m, TfGgufType wtype, const char *name, cons
     ck_assert_msg(hi - lo > 2.0f, "%s: logits too flat to test (range %g)", name, hi - lo);
 
     double tol = wtype == TF_GGUF_F32 ? TOL_F32 : TOL_F16;
-    double d = max_abs_diff(ours, theirs, V);
+    double d = llama_ref_max_abs_diff(ours, theirs, V);
     printf("%s: max |logit diff| %.3g (tolerance %g), logit range %.2f\n", name, d, tol,
            (double)(hi - lo));
     ck_assert_msg(d <= tol, "%s: max |logit diff| %g > %g (first logits: ours %g %g, llama.cpp "
@@ -142,10 +120,10 @@ START_TEST(test_llama_agree_import_f32_roundtrip)
     for (int i = 0; i < N_PROMPT; i++) ids[i] = (int32_t)((i * 37 + 5) % 300);
     float a[300], b[300];
     int32_t ga[N_GEN], gb[N_GEN];
-    engine_eval(m, ids, N_PROMPT, a, ga);
-    engine_eval(back, ids, N_PROMPT, b, gb);
-    ck_assert_msg(max_abs_diff(a, b, 300) == 0.0, "imported F32 model differs by %g",
-                  max_abs_diff(a, b, 300));
+    llama_ref_engine_eval(m, ids, N_PROMPT, N_GEN, a, ga);
+    llama_ref_engine_eval(back, ids, N_PROMPT, N_GEN, b, gb);
+    ck_assert_msg(llama_ref_max_abs_diff(a, b, 300) == 0.0, "imported F32 model differs by %g",
+                  llama_ref_max_abs_diff(a, b, 300));
     ck_assert_mem_eq(ga, gb, sizeof ga);
     tf_model_free(back);
     tf_model_free(m);
